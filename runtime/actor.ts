@@ -175,6 +175,7 @@ export interface SpawnedWorker<M> {
  */
 export const spawnWorker = <S, M extends { readonly type: string }>(
   parent: nact.Ref<unknown>,
+  name: string,
   id: string,
   path: string,
   definition: ActorDefinition<S, M>,

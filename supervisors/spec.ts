@@ -15,6 +15,7 @@
 
 import type { ActorDefinition } from '../runtime/actor.ts';
 import { ArgusError } from '../runtime/errors.ts';
+import type { ChildObserver } from './supervisor.ts';
 
 export type Strategy = 'one_for_one' | 'one_for_all' | 'rest_for_one';
 export type RestartType = 'permanent' | 'transient' | 'temporary';
@@ -62,6 +63,8 @@ export interface SupervisorSpec {
   readonly shutdownMs: number;
   readonly flags: SupervisorFlags;
   readonly children: readonly ChildSpec[];
+  /** Told of every child start and end, in every incarnation of this supervisor (in-process owners). */
+  readonly observer?: ChildObserver;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a child list holds workers of any state and message type
@@ -89,7 +92,7 @@ export const supervisor = (
   id: string,
   flags: Partial<Omit<SupervisorFlags, 'backoff'>> & { backoff?: Partial<Backoff> },
   children: readonly ChildSpec[],
-  options: ChildOptions = {},
+  options: ChildOptions & { readonly observer?: ChildObserver } = {},
 ): SupervisorSpec =>
   validateChildSpec({
     id,
@@ -98,6 +101,7 @@ export const supervisor = (
     shutdownMs: options.shutdownMs ?? 30_000,
     flags: { ...DEFAULT_FLAGS, ...flags, backoff: { ...DEFAULT_BACKOFF, ...flags.backoff } },
     children,
+    ...(options.observer ? { observer: options.observer } : {}),
   }) as SupervisorSpec;
 
 // One tiny validator per field; each returns the complaint as data, or undefined when fine.
@@ -107,13 +111,10 @@ const RESTART_TYPES: readonly RestartType[] = ['permanent', 'transient', 'tempor
 type Complaint = { field: string; value: unknown; problem: string };
 
 const checkId = (v: unknown): Complaint | undefined =>
-  typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$/.test(v)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+  typeof v === 'string' && v.length > 0 && v.length <= 512 && !/[\u0000-\u001f]/.test(v)
     ? undefined
-    : {
-        field: 'id',
-        value: v,
-        problem: 'must be 1-200 chars of letters, digits, . _ : @ - (not starting with punctuation)',
-      };
+    : { field: 'id', value: v, problem: 'must be a string of 1-512 characters without control characters' };
 const checkRestart = (v: unknown): Complaint | undefined =>
   RESTART_TYPES.includes(v as RestartType)
     ? undefined

@@ -10,6 +10,7 @@ import { type ActorRef, type SpawnedWorker, spawnWorker } from '../runtime/actor
 import type { Clock, TimerHandle } from '../runtime/boundaries.ts';
 import { ArgusError, describeError } from '../runtime/errors.ts';
 import type { EventBus, LifecyclePhase } from '../runtime/events.ts';
+import { nactName } from '../runtime/names.ts';
 import { addRestart, backoffDelay, planRestart } from './restart.ts';
 import { type ChildSpec, type SupervisorSpec, validateChildSpec } from './spec.ts';
 
@@ -25,7 +26,8 @@ export type ExitListener = (crashed: boolean, error: unknown) => void;
 /** What a supervisor's owner can watch of its children (the shard runner uses it). */
 export interface ChildObserver {
   started?(id: string, ref: ActorRef<unknown>, restart: boolean): void;
-  ended?(id: string, crashed: boolean): void;
+  /** `restarting`: whether the supervisor is bringing this child back (false when removed or giving up). */
+  ended?(id: string, crashed: boolean, restarting: boolean): void;
 }
 
 export type ChildStatus = 'running' | 'restarting' | 'stopping';
@@ -41,6 +43,7 @@ export interface ChildInfo {
 
 interface RunningChild {
   readonly ref: ActorRef<unknown>;
+  readonly supervisor?: Supervisor;
   stop(timeoutMs: number): Promise<unknown>;
   kill(): void;
   describe?(): readonly ChildInfo[];
@@ -82,6 +85,7 @@ class StartChild {
 class TerminateChild {
   constructor(
     readonly id: string,
+    readonly reason: 'shutdown' | 'passivated',
     readonly reply: (found: boolean) => void,
   ) {}
 }
@@ -134,15 +138,26 @@ export class Supervisor {
   }
 
   /** Stops a child gracefully and forgets it (OTP terminate_child + delete_child). */
-  terminateChild(id: string): Promise<boolean> {
+  terminateChild(id: string, reason: 'shutdown' | 'passivated' = 'shutdown'): Promise<boolean> {
     if (this.state !== 'running') return Promise.resolve(false);
-    return new Promise((resolve) => nact.dispatch(this.ref, new TerminateChild(id, resolve)));
+    return new Promise((resolve) => nact.dispatch(this.ref, new TerminateChild(id, reason, resolve)));
   }
 
   /** Stops every child in reverse start order, then itself. */
   shutdown(): Promise<void> {
     if (this.state === 'stopped') return Promise.resolve();
     return new Promise((resolve) => nact.dispatch(this.ref, new Shutdown(resolve)));
+  }
+
+  /** A running child supervisor (the current incarnation), undefined while it restarts or if absent. */
+  childSupervisor(id: string): Supervisor | undefined {
+    const record = this.children.get(id);
+    return record?.status === 'running' ? record.running?.supervisor : undefined;
+  }
+
+  /** The status of a child, undefined if there is none by that id. */
+  childStatus(id: string): ChildStatus | undefined {
+    return this.children.get(id)?.status;
   }
 
   /** The ref of a running child, undefined while it is restarting or absent. */
@@ -198,10 +213,7 @@ export class Supervisor {
     }
     if (msg instanceof TerminateChild) {
       const record = this.children.get(msg.id);
-      if (record) {
-        this.children.delete(msg.id);
-        await this.stopChild(record, 'shutdown');
-      }
+      if (record) await this.stopChild(record, msg.reason, 'remove');
       msg.reply(record !== undefined);
       return;
     }
@@ -248,6 +260,7 @@ export class Supervisor {
     if (spec.type === 'worker') {
       const w: SpawnedWorker<unknown> = spawnWorker(
         this.ref,
+        nactName(spec.id),
         spec.id,
         path,
         spec.actor,
@@ -256,9 +269,10 @@ export class Supervisor {
       );
       record.running = w;
     } else {
-      const sub = new Supervisor(spec, this.ref, path, this.env, report);
+      const sub = new Supervisor(spec, this.ref, path, this.env, report, spec.observer);
       record.running = {
         ref: sub.ref,
+        supervisor: sub,
         stop: () => sub.shutdown(),
         kill: () => sub.kill(),
         describe: () => sub.describe(),
@@ -285,7 +299,11 @@ export class Supervisor {
     nact.stop(this.ref);
   }
 
-  private async stopChild(record: ChildRecord, reason: string): Promise<void> {
+  /**
+   * Stops a child gracefully. `after`: 'keep' leaves its record for a restart, 'remove' forgets it; the
+   * observer hears of the end only once the record is in its final shape.
+   */
+  private async stopChild(record: ChildRecord, reason: string, after: 'keep' | 'remove'): Promise<void> {
     if (record.timer) {
       this.env.clock.clearTimeout(record.timer);
       record.timer = undefined;
@@ -293,16 +311,22 @@ export class Supervisor {
     const running = record.running;
     record.running = undefined;
     record.incarnation++;
-    if (!running) return;
-    record.status = 'stopping';
-    const how = await running.stop(record.spec.shutdownMs);
-    this.emit('stopped', `${this.path}/${record.spec.id}`, { reason: how === 'killed' ? 'killed' : reason });
-    this.observer.ended?.(record.spec.id, false);
+    if (running) {
+      record.status = 'stopping';
+      const how = await running.stop(record.spec.shutdownMs);
+      const path = `${this.path}/${record.spec.id}`;
+      if (reason === 'passivated' && how === 'normal') this.emit('passivated', path, {});
+      else this.emit('stopped', path, { reason: how === 'killed' ? 'killed' : reason });
+    }
+    if (after === 'remove' && this.children.get(record.spec.id) === record)
+      this.children.delete(record.spec.id);
+    this.observer.ended?.(record.spec.id, false, after === 'keep');
   }
 
   private async stopAll(reason: string): Promise<void> {
     this.state = 'stopping';
-    for (const record of [...this.children.values()].reverse()) await this.stopChild(record, reason);
+    for (const record of [...this.children.values()].reverse())
+      await this.stopChild(record, reason, 'remove');
     this.children.clear();
     this.state = 'stopped';
     nact.stop(this.ref);
@@ -318,7 +342,6 @@ export class Supervisor {
     record.incarnation++;
     if (msg.crashed) this.emit('crashed', path, { error: describeError(msg.error).message });
     else this.emit('stopped', path, { reason: 'normal' });
-    this.observer.ended?.(msg.id, msg.crashed);
 
     const plan = planRestart(
       this.spec.flags.strategy,
@@ -328,20 +351,21 @@ export class Supervisor {
     );
     if (plan.start.length === 0) {
       this.children.delete(msg.id);
+      this.observer.ended?.(msg.id, msg.crashed, false);
       return;
     }
 
     const now = this.env.clock.monotonic();
     const { intensity, periodMs } = this.spec.flags;
     const allowed = addRestart(this.history, now, intensity, periodMs);
+    this.observer.ended?.(msg.id, msg.crashed, allowed.ok);
     if (!allowed.ok) return this.escalate(msg.error);
     this.history = allowed.history;
 
     for (const id of plan.stop) {
       const sibling = this.children.get(id);
-      if (sibling) await this.stopChild(sibling, 'restart');
+      if (sibling) await this.stopChild(sibling, 'restart', plan.remove.includes(id) ? 'remove' : 'keep');
     }
-    for (const id of plan.remove) this.children.delete(id);
     record.restarts = record.restarts.filter((t) => now - t < periodMs);
     const delay = backoffDelay(record.restarts.length, this.spec.flags.backoff, this.env.random);
     record.restarts.push(now);

@@ -1,0 +1,120 @@
+/**
+ * Runtime configuration: validated once at the edge (zod), typed inside. Defaults live here and only
+ * here; docs/CONFIGURATION.md describes each field and a test keeps the two in step.
+ */
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { ArgusError } from './errors.ts';
+
+const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const brokerPattern = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
+const prefixPattern = /^[A-Za-z0-9][A-Za-z0-9-]{0,99}$/;
+
+const backoffSchema = z
+  .object({
+    minMs: z.number().int().min(0).default(10),
+    maxMs: z.number().int().min(0).default(10_000),
+    jitter: z.number().min(0).max(1).default(0.2),
+  })
+  .strict();
+
+const intensitySchema = (intensity: number, periodMs: number) =>
+  z
+    .object({
+      intensity: z.number().int().min(0).default(intensity),
+      periodMs: z.number().int().min(1).default(periodMs),
+      backoff: backoffSchema.prefault({}),
+    })
+    .strict();
+
+export const configSchema = z
+  .object({
+    /** This node's name: in paths, events and (later) cluster membership. */
+    nodeId: z
+      .string()
+      .regex(nodeIdPattern, 'must be 1-64 letters, digits, . _ - (starting with a letter or digit)')
+      .default(() => `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40) || 'node'}-${process.pid}`),
+    /** 'embedded': one node, LMDB journal in dataDir. 'kafka': mailboxes and snapshots in Kafka. */
+    mode: z.enum(['embedded', 'kafka']).default('embedded'),
+    dataDir: z.string().min(1).default('./data'),
+    kafka: z
+      .object({
+        brokers: z.array(z.string().regex(brokerPattern, 'must be host:port')).min(1),
+        clientId: z.string().min(1).default('argus'),
+        topicPrefix: z.string().regex(prefixPattern, 'must be letters, digits and - (1-100)').default('argus'),
+      })
+      .strict()
+      .optional(),
+    embedded: z
+      .object({
+        /** How often to look for records appended by another process. */
+        pollMs: z.number().int().min(1).default(10),
+        /** fsync every commit (survives power loss, slower); off still survives kill -9. */
+        sync: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    /** Default shard (mailbox partition) count of a kind; fixed once its mailbox exists. */
+    shards: z.number().int().min(1).max(1024).default(8),
+    delivery: z
+      .object({
+        /** Largest batch of records a shard takes at once. */
+        maxBatch: z.number().int().min(1).max(100_000).default(1000),
+        /** How long an entity may take over one batch before the batch is retried. */
+        timeoutMs: z.number().int().min(1).default(30_000),
+      })
+      .strict()
+      .prefault({}),
+    passivation: z
+      .object({ idleMs: z.number().int().min(0).default(120_000) })
+      .strict()
+      .prefault({}),
+    deadLetter: z
+      .object({ maxAttempts: z.number().int().min(1).max(1000).default(3) })
+      .strict()
+      .prefault({}),
+    supervision: z
+      .object({
+        /** A shard's supervisor over its entities. */
+        shard: intensitySchema(100, 10_000).prefault({}),
+        /** The supervisor of all shards. */
+        shards: intensitySchema(10, 60_000).prefault({}),
+        /** The node's root. Past it the runtime fails. */
+        root: intensitySchema(3, 60_000).prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    http: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            host: z.string().default('127.0.0.1'),
+            port: z.number().int().min(0).max(65_535).default(7070),
+          })
+          .strict(),
+      ])
+      .default(false),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.mode === 'kafka' && !c.kafka)
+      ctx.addIssue({ code: 'custom', path: ['kafka'], message: "is required when mode is 'kafka'" });
+  });
+
+export type ArgusConfig = z.output<typeof configSchema>;
+export type ArgusConfigInput = z.input<typeof configSchema>;
+
+/** Validates and fills defaults; the error names every wrong field (`kafka.brokers[0]: must be host:port`). */
+export const parseConfig = (input: unknown): ArgusConfig => {
+  const r = configSchema.safeParse(input ?? {});
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => {
+    const path = i.path.reduce<string>(
+      (acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)),
+      '',
+    );
+    return `${path || '(root)'}: ${i.message}`;
+  });
+  throw new ArgusError('ARGUS_ERR_INVALID_CONFIG', `invalid configuration: ${problems.join('; ')}`, { problems });
+};

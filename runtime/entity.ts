@@ -1,0 +1,150 @@
+/**
+ * Entities: addressable actors with a kind and a key (`counter/c-1`, `host/web-12`). A kind is defined
+ * once (`defineEntity`); the runtime activates an entity on its first message, under the supervisor of
+ * its shard, with the state of its last snapshot, and passivates it after an idle time.
+ *
+ * The entity actor applies mailbox records in offset order and remembers the offset of the last one it
+ * applied, so a record delivered again (at-least-once delivery) never changes state twice.
+ */
+import { defineActor } from './actor.ts';
+import type { Clock } from './boundaries.ts';
+
+export interface EntityContext {
+  readonly kind: string;
+  readonly key: string;
+  /** Offset of the mailbox record being applied. */
+  readonly offset: number;
+  /** Id of the message being applied (unique per send). */
+  readonly messageId: string;
+  readonly clock: Clock;
+}
+
+export interface EntityDefinition<S, M extends { readonly type: string }> {
+  readonly kind: string;
+  /** Shard (partition) count; fixed once the kind's mailbox exists. Defaults to the runtime's. */
+  readonly shards?: number;
+  /** The state of an entity that has no snapshot yet. */
+  initialState(key: string): S;
+  /** Applies one message. A throw is a crash: the state reverts to the last snapshot and the message is retried. */
+  receive(state: S, message: M, ctx: EntityContext): S | Promise<S>;
+  /**
+   * Checks a payload read from the mailbox and returns it as a message. A throw dead-letters the record
+   * with reason 'invalid-message' and the error's text. Default: any object with a string `type`.
+   */
+  parse?(payload: unknown): M;
+  /** Idle time before passivation; defaults to the runtime's `passivation.idleMs`. */
+  readonly passivateAfterMs?: number;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a registry of kinds holds any state and message type
+export type AnyEntityDefinition = EntityDefinition<any, any>;
+
+export const defineEntity = <S, M extends { readonly type: string }>(
+  definition: EntityDefinition<S, M>,
+): EntityDefinition<S, M> => definition;
+
+export const defaultParse = (payload: unknown): { type: string } => {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
+    throw new Error(
+      `message payload must be an object with a string 'type', got ${payload === null ? 'null' : Array.isArray(payload) ? 'array' : typeof payload}`,
+    );
+  const type = (payload as { type?: unknown }).type;
+  if (typeof type !== 'string' || type === '')
+    throw new Error("message payload must have a non-empty string 'type'");
+  return payload as { type: string };
+};
+
+/** One mailbox record ready for an entity. */
+export interface EntityItem {
+  readonly offset: number;
+  readonly id: string;
+  readonly message: { readonly type: string };
+}
+
+export type DeliverResult =
+  | { readonly ok: true; readonly state: unknown; readonly offset: number }
+  | { readonly ok: false; readonly index: number; readonly error: unknown };
+
+/** Hands a run of records to an entity; `reply` is called once with the outcome. */
+export class Deliver {
+  readonly type = 'argus.deliver';
+  constructor(
+    readonly items: readonly EntityItem[],
+    readonly reply: (result: DeliverResult) => void,
+  ) {}
+}
+
+/** Asks an active entity for its state (inspection, tests). */
+export class ReadState {
+  readonly type = 'argus.read-state';
+  constructor(readonly reply: (state: unknown, offset: number) => void) {}
+}
+
+export type EntityMessage = Deliver | ReadState;
+
+export interface EntityCell {
+  state: unknown;
+  /** Offset of the last record applied; -1 before any. */
+  offset: number;
+}
+
+/**
+ * The actor behind the entities of one shard (one definition shared by all of them: the entity key is
+ * the child id). `start` gives the state and offset to begin from (the snapshot). On a throw it
+ * replies with the failing index and rethrows, so its supervisor restarts it.
+ */
+export const entityActor = (
+  definition: AnyEntityDefinition,
+  start: (key: string) => EntityCell,
+  clock: Clock,
+) =>
+  defineActor<EntityCell, EntityMessage>({
+    init: (ctx) => start(ctx.id),
+    receive: (cell, msg, ctx) => {
+      if (msg instanceof ReadState) {
+        msg.reply(cell.state, cell.offset);
+        return cell;
+      }
+      return applyItems(definition, ctx.id, cell, msg, 0, clock);
+    },
+  });
+
+const applyItems = (
+  definition: AnyEntityDefinition,
+  key: string,
+  cell: EntityCell,
+  msg: Deliver,
+  from: number,
+  clock: Clock,
+): EntityCell | Promise<EntityCell> => {
+  const items = msg.items;
+  for (let i = from; i < items.length; i++) {
+    const item = items[i]!;
+    if (item.offset <= cell.offset) continue;
+    const ctx: EntityContext = { kind: definition.kind, key, offset: item.offset, messageId: item.id, clock };
+    let next: unknown;
+    try {
+      next = definition.receive(cell.state, item.message, ctx);
+    } catch (error) {
+      msg.reply({ ok: false, index: i, error });
+      throw error;
+    }
+    if (next instanceof Promise) {
+      return next.then(
+        (state) => {
+          cell.state = state;
+          cell.offset = item.offset;
+          return applyItems(definition, key, cell, msg, i + 1, clock);
+        },
+        (error) => {
+          msg.reply({ ok: false, index: i, error });
+          throw error;
+        },
+      );
+    }
+    cell.state = next;
+    cell.offset = item.offset;
+  }
+  msg.reply({ ok: true, state: cell.state, offset: cell.offset });
+  return cell;
+};

@@ -1,0 +1,426 @@
+/**
+ * A shard runner: the message loop of one (kind, partition) this node owns.
+ *
+ * For each batch the transport hands it: decode the records (what cannot be decoded or parsed is
+ * dead-lettered with a reason), group them by entity key, deliver each group to its entity (activated
+ * under the shard's supervisor from its snapshot), then make the new snapshots and the dead letters
+ * durable, and only then commit the offset past the batch (DESIGN.md, contract 1).
+ *
+ * A record that crashes its entity is retried on the restarted entity (which starts again from its
+ * snapshot, so the whole group is delivered again; records it already applied are skipped by offset).
+ * After `maxAttempts` crashes in a row on the same record it is dead-lettered and skipped. Anything
+ * else that goes wrong (an entity that does not answer, the shard supervisor giving up) rejects the
+ * batch: the transport delivers it again from the committed offset.
+ */
+import { pack, unpack } from 'msgpackr';
+import { type SupervisorFlags, supervisor, worker } from '../supervisors/spec.ts';
+import type { ChildObserver, Supervisor } from '../supervisors/supervisor.ts';
+import { type ActorRef, tell } from './actor.ts';
+import type {
+  Clock,
+  DeadLetter,
+  DeadLetterStore,
+  MailboxBatch,
+  MailboxTransport,
+  ShardSnapshots,
+  Snapshot,
+  SnapshotStore,
+  TimerHandle,
+} from './boundaries.ts';
+import {
+  type AnyEntityDefinition,
+  Deliver,
+  type DeliverResult,
+  defaultParse,
+  type EntityCell,
+  type EntityItem,
+  entityActor,
+  ReadState,
+} from './entity.ts';
+import { decodeEnvelope, shardOf } from './envelope.ts';
+import { ArgusError, describeError } from './errors.ts';
+import type { EventBus } from './events.ts';
+
+export interface ShardSettings {
+  /** Crashes in a row on one record before it is dead-lettered. */
+  readonly maxAttempts: number;
+  /** How long an entity may take over one delivery before the batch is failed and retried. */
+  readonly deliveryTimeoutMs: number;
+  /** Idle time before an entity is passivated; 0 keeps entities active. */
+  readonly idleMs: number;
+  /** Restart policy of the shard's supervisor over its entities. */
+  readonly supervision: Pick<SupervisorFlags, 'intensity' | 'periodMs' | 'backoff'>;
+}
+
+export interface ShardDeps {
+  readonly mailbox: MailboxTransport;
+  readonly snapshots: SnapshotStore;
+  readonly deadLetters: DeadLetterStore;
+  readonly events: EventBus;
+  readonly clock: Clock;
+  /** The node's `shards` supervisor (its current incarnation): each shard supervisor is its child. */
+  readonly shards: () => Supervisor;
+}
+
+interface Group {
+  readonly key: string;
+  items: EntityItem[];
+  /** Highest offset of this key in the batch, dead-lettered records included. */
+  last: number;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+export class ShardRunner implements ChildObserver {
+  readonly id: string;
+  private view: ShardSnapshots | undefined;
+  private readonly actor;
+  /** Crashes so far per record offset, for the records of the batch in flight. */
+  private readonly attempts = new Map<number, number>();
+  /** Entities waiting to be (re)started, by key. */
+  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly lastActive = new Map<string, number>();
+  private readonly busy = new Set<string>();
+  /** Fails the delivery in flight to an entity when it is stopped under it. */
+  private readonly inflight = new Map<string, () => void>();
+  private sweepTimer: TimerHandle | undefined;
+  private closed = false;
+
+  constructor(
+    readonly definition: AnyEntityDefinition,
+    readonly partition: number,
+    readonly partitions: number,
+    private readonly settings: ShardSettings,
+    private readonly deps: ShardDeps,
+  ) {
+    this.id = `${definition.kind}-${partition}`;
+    this.actor = entityActor(definition, (key) => this.startState(key), deps.clock);
+  }
+
+  async open(): Promise<void> {
+    this.view = await this.deps.snapshots.openShard(this.definition.kind, this.partition);
+    await this.ensureSupervisor();
+    this.scheduleSweep();
+  }
+
+  /**
+   * Starts the shard's supervisor under `shards` if it is not there: at open, and again after `shards`
+   * itself was restarted (its children are then gone). While it restarts with backoff, this throws and
+   * the batch is retried.
+   */
+  private async ensureSupervisor(): Promise<Supervisor> {
+    const shards = this.deps.shards();
+    const current = shards.childSupervisor(this.id);
+    if (current) return current;
+    if (shards.childStatus(this.id) !== undefined)
+      throw new ArgusError('ARGUS_ERR_SUPERVISOR_STOPPED', `shard ${this.id} is restarting`);
+    const flags = { strategy: 'one_for_one' as const, ...this.settings.supervision };
+    await shards.startChild(supervisor(this.id, flags, [], { observer: this, restart: 'transient' }));
+    return shards.childSupervisor(this.id)!;
+  }
+
+  /** Stops every entity of the shard gracefully and forgets the shard. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.sweepTimer) this.deps.clock.clearTimeout(this.sweepTimer);
+    await this.deps
+      .shards()
+      .terminateChild(this.id)
+      .catch(() => false);
+    for (const [key, list] of this.waiters) {
+      this.waiters.delete(key);
+      for (const w of list) w.reject(new Error(`shard ${this.id} closed`));
+    }
+  }
+
+  /** Entities currently active in this shard. */
+  get activeCount(): number {
+    try {
+      return this.deps.shards().childSupervisor(this.id)?.size ?? 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  async process(batch: MailboxBatch): Promise<void> {
+    const { records } = batch;
+    if (records.length === 0) return;
+    if (this.closed) throw new ArgusError('ARGUS_ERR_SUPERVISOR_STOPPED', `shard ${this.id} is closed`);
+    await this.ensureSupervisor();
+    const now = this.deps.clock.now();
+    const dead: DeadLetter[] = [];
+    const groups = new Map<string, Group>();
+    const parse = this.definition.parse ?? defaultParse;
+    for (const record of records) {
+      const decoded = decodeEnvelope(record.value);
+      let reason: string | undefined;
+      let error = '';
+      let key = record.key;
+      let item: EntityItem | undefined;
+      if (!decoded.ok) {
+        reason = decoded.reason;
+        error = decoded.error;
+      } else {
+        const e = decoded.envelope;
+        key = e.key;
+        if (e.kind !== this.definition.kind) {
+          reason = 'wrong-kind';
+          error = `envelope kind '${e.kind}' read from the mailbox of kind '${this.definition.kind}'`;
+        } else if (shardOf(e.key, this.partitions) !== this.partition) {
+          reason = 'wrong-shard';
+          error = `key '${e.key}' belongs to shard ${shardOf(e.key, this.partitions)}, read from shard ${this.partition}`;
+        } else {
+          try {
+            item = { offset: record.offset, id: e.id, message: parse(e.payload) };
+          } catch (err) {
+            reason = 'invalid-message';
+            error = describeError(err).message;
+          }
+        }
+      }
+      if (item && key !== undefined) {
+        let g = groups.get(key);
+        if (!g) groups.set(key, (g = { key, items: [], last: record.offset }));
+        g.items.push(item);
+        g.last = record.offset;
+      } else {
+        dead.push(this.letter(record.offset, key, reason ?? 'malformed', error, 0, record.value, now));
+      }
+    }
+
+    const results = await Promise.all([...groups.values()].map((g) => this.deliverGroup(g, records, dead)));
+    const snapshots: Snapshot[] = [];
+    for (const r of results) {
+      if (r)
+        snapshots.push({ key: r.key, partition: this.partition, offset: r.offset, state: pack(r.state) });
+    }
+    await Promise.all([
+      snapshots.length > 0 ? this.deps.snapshots.save(this.definition.kind, snapshots) : undefined,
+      dead.length > 0 ? this.deps.deadLetters.put(dead) : undefined,
+    ]);
+    for (const d of dead) this.publishDeadLetter(d);
+    const next = records[records.length - 1]!.offset + 1;
+    await this.deps.mailbox.commit(this.definition.kind, this.partition, next);
+    for (const r of records) this.attempts.delete(r.offset);
+  }
+
+  /** Delivers one key's records until they are all applied or dead-lettered. */
+  private async deliverGroup(
+    group: Group,
+    records: MailboxBatch['records'],
+    dead: DeadLetter[],
+  ): Promise<{ key: string; state: unknown; offset: number } | undefined> {
+    const { key } = group;
+    this.busy.add(key);
+    try {
+      for (;;) {
+        if (group.items.length === 0) return undefined;
+        const ref = await this.activate(key);
+        const result = await this.deliver(key, ref, group.items);
+        this.lastActive.set(key, this.deps.clock.monotonic());
+        if (result.ok) return { key, state: result.state, offset: Math.max(result.offset, group.last) };
+        if (result.index < 0) continue;
+        const failed = group.items[result.index]!;
+        const attempts = (this.attempts.get(failed.offset) ?? 0) + 1;
+        this.attempts.set(failed.offset, attempts);
+        if (attempts >= this.settings.maxAttempts) {
+          const raw = records.find((r) => r.offset === failed.offset)!.value;
+          dead.push(
+            this.letter(
+              failed.offset,
+              key,
+              'crashed',
+              describeError(result.error).message,
+              attempts,
+              raw,
+              this.deps.clock.now(),
+            ),
+          );
+          group.items = group.items.filter((i) => i !== failed);
+        }
+      }
+    } finally {
+      this.busy.delete(key);
+    }
+  }
+
+  /**
+   * Sends a Deliver and waits for the reply. On a crash the entity replies before its supervisor hears
+   * of it, so the wait for the restart is registered here, synchronously, before any restart can happen.
+   * An entity stopped under the delivery (passivation racing a new batch) answers `index: -1`: deliver
+   * again to a fresh activation, without counting an attempt.
+   */
+  private deliver(key: string, ref: ActorRef<unknown>, items: readonly EntityItem[]): Promise<DeliverResult> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.inflight.delete(key);
+        reject(
+          new ArgusError(
+            'ARGUS_ERR_TIMEOUT',
+            `entity ${this.definition.kind}/${key} did not answer within ${this.settings.deliveryTimeoutMs} ms`,
+          ),
+        );
+      }, this.settings.deliveryTimeoutMs);
+      this.inflight.set(key, () => {
+        clearTimeout(timer);
+        resolve({ ok: false, index: -1, error: new Error('stopped during delivery') });
+      });
+      tell(
+        ref,
+        new Deliver(items, (result) => {
+          clearTimeout(timer);
+          this.inflight.delete(key);
+          if (result.ok) resolve(result);
+          else this.nextChange(key).then(() => resolve(result), reject);
+        }),
+      );
+    });
+  }
+
+  /** The ref of the entity: started if absent, waited for while it restarts or stops. */
+  private async activate(key: string): Promise<ActorRef<unknown>> {
+    for (;;) {
+      const sup = this.supervisor();
+      const ref = sup.childRef(key);
+      if (ref) return ref;
+      if (sup.childStatus(key) === undefined) {
+        return sup.startChild(
+          worker(key, this.actor, { restart: 'transient', shutdownMs: this.settings.deliveryTimeoutMs }),
+        );
+      }
+      await this.nextChange(key);
+    }
+  }
+
+  private supervisor(): Supervisor {
+    const sup = this.deps.shards().childSupervisor(this.id);
+    if (!sup || this.closed)
+      throw new ArgusError('ARGUS_ERR_SUPERVISOR_STOPPED', `shard ${this.id} is not running`);
+    return sup;
+  }
+
+  /** Resolves at the next start or end of the entity (callers then look at its status again). */
+  private nextChange(key: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const list = this.waiters.get(key) ?? [];
+      list.push({ resolve, reject });
+      this.waiters.set(key, list);
+    });
+  }
+
+  private wake(key: string): void {
+    const list = this.waiters.get(key);
+    if (!list) return;
+    this.waiters.delete(key);
+    for (const w of list) w.resolve();
+  }
+
+  // ChildObserver: the shard supervisor tells of its entities' starts and ends.
+  started(id: string): void {
+    this.wake(id);
+  }
+
+  ended(id: string, crashed: boolean, restarting: boolean): void {
+    if (!restarting) {
+      this.lastActive.delete(id);
+      if (!crashed) this.inflight.get(id)?.();
+      this.inflight.delete(id);
+    }
+    this.wake(id);
+  }
+
+  /** The state an entity starts from: its snapshot, or the definition's initial state. */
+  private startState(key: string): EntityCell {
+    const snap = this.view?.get(key);
+    if (!snap) return { state: this.definition.initialState(key), offset: -1 };
+    return { state: unpack(snap.state), offset: snap.offset };
+  }
+
+  /** Current state of an entity: asked of it when active, else read from its snapshot. */
+  async read(key: string, timeoutMs = 5_000): Promise<{ state: unknown; offset: number; active: boolean }> {
+    const ref = this.deps.shards().childSupervisor(this.id)?.childRef(key);
+    if (ref) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new ArgusError('ARGUS_ERR_TIMEOUT', `entity ${key} did not answer`)),
+          timeoutMs,
+        );
+        tell(
+          ref,
+          new ReadState((state, offset) => {
+            clearTimeout(timer);
+            resolve({ state, offset, active: true });
+          }),
+        );
+      });
+    }
+    const fresh = await this.deps.snapshots.openShard(this.definition.kind, this.partition);
+    const snap = fresh.get(key);
+    if (!snap) return { state: this.definition.initialState(key), offset: -1, active: false };
+    return { state: unpack(snap.state), offset: snap.offset, active: false };
+  }
+
+  private scheduleSweep(): void {
+    const idle = this.definition.passivateAfterMs ?? this.settings.idleMs;
+    if (idle <= 0 || this.closed) return;
+    this.sweepTimer = this.deps.clock.setTimeout(
+      () => {
+        void this.passivateIdle(idle).finally(() => this.scheduleSweep());
+      },
+      Math.max(50, Math.floor(idle / 2)),
+    );
+  }
+
+  private async passivateIdle(idleMs: number): Promise<void> {
+    const sup = this.deps.shards().childSupervisor(this.id);
+    if (!sup) return;
+    const now = this.deps.clock.monotonic();
+    const idle: string[] = [];
+    for (const [key, at] of this.lastActive) if (now - at >= idleMs && !this.busy.has(key)) idle.push(key);
+    for (const key of idle) {
+      this.lastActive.delete(key);
+      await sup.terminateChild(key, 'passivated');
+    }
+  }
+
+  private letter(
+    offset: number,
+    key: string | undefined,
+    reason: string,
+    error: string,
+    attempts: number,
+    value: Uint8Array,
+    at: number,
+  ): DeadLetter {
+    return {
+      kind: this.definition.kind,
+      partition: this.partition,
+      offset,
+      key,
+      reason,
+      error,
+      attempts,
+      at,
+      value,
+    };
+  }
+
+  private publishDeadLetter(d: DeadLetter): void {
+    if (!this.deps.events.listening) return;
+    const { kind, key, partition, offset, reason, error, attempts, at } = d;
+    this.deps.events.publish({
+      type: '@argus.deadletter',
+      kind,
+      key,
+      partition,
+      offset,
+      reason,
+      error,
+      attempts,
+      at,
+    });
+  }
+}
