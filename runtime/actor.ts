@@ -27,6 +27,11 @@ export interface ActorContext<M> {
   readonly clock: Clock;
   /** Ends this actor normally after the current message: a transient child is then not restarted. */
   stopSelf(): void;
+  /**
+   * Says this incarnation made progress, which resets its restart backoff. Called for you after each
+   * message that did not crash; an actor applying many items per message calls it when some went well.
+   */
+  reportHealthy(): void;
 }
 
 export interface ActorDefinition<S, M extends { readonly type: string }> {
@@ -60,11 +65,16 @@ export const tellBatch = <M>(ref: ActorRef<M>, messages: readonly M[]): void =>
 /** How a worker reports its end to whoever supervises it. */
 export type ExitReport = (crashed: boolean, error: unknown) => void;
 
+/** Told once, when a restarted worker has handled a message without crashing (resets its backoff). */
+export type HealthyReport = () => void;
+
 /** The nact state of a worker: the user's state plus the wrapper's flags. One object per actor. */
 interface Cell<S, M extends { readonly type: string }> {
   readonly definition: ActorDefinition<S, M>;
   readonly ctx: ActorContext<M>;
   readonly report: ExitReport;
+  /** Set on a restarted incarnation until its first message went well. */
+  healthy: HealthyReport | undefined;
   state: S;
   /** Set while an async init runs; messages wait for it. */
   starting: Promise<void> | undefined;
@@ -84,6 +94,11 @@ const crash = (cell: AnyCell, error: unknown): AnyCell => {
 };
 
 const afterMessage = (cell: AnyCell): AnyCell => {
+  if (cell.healthy && !cell.done) {
+    const healthy = cell.healthy;
+    cell.healthy = undefined;
+    healthy();
+  }
   if (cell.stopAsked && !cell.done) {
     cell.done = true;
     cell.report(false, undefined);
@@ -158,7 +173,7 @@ const receiveFunction = (cell: AnyCell, message: unknown): AnyCell | Promise<Any
     );
   }
   cell.state = next;
-  return cell.stopAsked ? afterMessage(cell) : cell;
+  return cell.stopAsked || cell.healthy ? afterMessage(cell) : cell;
 };
 
 export interface SpawnedWorker<M> {
@@ -181,6 +196,7 @@ export const spawnWorker = <S, M extends { readonly type: string }>(
   definition: ActorDefinition<S, M>,
   clock: Clock,
   report: ExitReport,
+  healthy?: HealthyReport,
 ): SpawnedWorker<M> => {
   let cell: Cell<S, M> | undefined;
   const ctx: ActorContext<M> = {
@@ -193,12 +209,20 @@ export const spawnWorker = <S, M extends { readonly type: string }>(
     stopSelf: () => {
       if (cell) cell.stopAsked = true;
     },
+    reportHealthy: () => {
+      const healthy = cell?.healthy;
+      if (healthy && cell) {
+        cell.healthy = undefined;
+        healthy();
+      }
+    },
   };
   const start = (): Cell<S, M> => {
     const c: Cell<S, M> = {
       definition,
       ctx,
       report,
+      healthy,
       state: undefined as S,
       starting: undefined,
       done: false,

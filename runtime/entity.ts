@@ -105,7 +105,7 @@ export const entityActor = (
         msg.reply(cell.state, cell.offset);
         return cell;
       }
-      return applyItems(definition, ctx.id, cell, msg, 0, clock);
+      return applyItems(definition, ctx.id, cell, msg, 0, clock, ctx.reportHealthy);
     },
   });
 
@@ -116,8 +116,10 @@ const applyItems = (
   msg: Deliver,
   from: number,
   clock: Clock,
+  healthy: () => void,
 ): EntityCell | Promise<EntityCell> => {
   const items = msg.items;
+  const start = from;
   for (let i = from; i < items.length; i++) {
     const item = items[i]!;
     if (item.offset <= cell.offset) continue;
@@ -126,6 +128,8 @@ const applyItems = (
     try {
       next = definition.receive(cell.state, item.message, ctx);
     } catch (error) {
+      // Records applied before this one are progress: the restart that follows is not a crash loop.
+      if (i > start) healthy();
       msg.reply({ ok: false, index: i, error });
       throw error;
     }
@@ -134,9 +138,11 @@ const applyItems = (
         (state) => {
           cell.state = state;
           cell.offset = item.offset;
-          return applyItems(definition, key, cell, msg, i + 1, clock);
+          healthy();
+          return applyItems(definition, key, cell, msg, i + 1, clock, healthy);
         },
         (error) => {
+          if (i > start) healthy();
           msg.reply({ ok: false, index: i, error });
           throw error;
         },

@@ -70,6 +70,12 @@ class ChildEnded {
     readonly error: unknown,
   ) {}
 }
+class ChildHealthy {
+  constructor(
+    readonly id: string,
+    readonly incarnation: number,
+  ) {}
+}
 class RestartDue {
   constructor(
     readonly id: string,
@@ -92,7 +98,7 @@ class TerminateChild {
 class Shutdown {
   constructor(readonly reply: () => void) {}
 }
-type Control = ChildEnded | RestartDue | StartChild | TerminateChild | Shutdown;
+type Control = ChildEnded | ChildHealthy | RestartDue | StartChild | TerminateChild | Shutdown;
 
 const INTENSITY_ERROR = 'reached_max_restart_intensity';
 
@@ -201,6 +207,13 @@ export class Supervisor {
       return;
     }
     if (msg instanceof ChildEnded) return this.childEnded(msg);
+    if (msg instanceof ChildHealthy) {
+      // Backoff measures crashes in a row: a restarted child that handled a message is healthy again.
+      // Intensity still counts every restart inside the period (OTP semantics).
+      const record = this.children.get(msg.id);
+      if (record && record.incarnation === msg.incarnation) record.restarts = [];
+      return;
+    }
     if (msg instanceof RestartDue) return this.restartDue(msg);
     if (msg instanceof StartChild) {
       try {
@@ -266,6 +279,7 @@ export class Supervisor {
         spec.actor,
         this.env.clock,
         report,
+        restart ? () => nact.dispatch(this.ref, new ChildHealthy(spec.id, incarnation)) : undefined,
       );
       record.running = w;
     } else {

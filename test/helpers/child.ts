@@ -1,0 +1,59 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** A TypeScript script run as a child process (node --import tsx), with its stdout lines collected. */
+export class ChildNode {
+  readonly lines: string[] = [];
+  readonly proc: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private stderr = '';
+
+  constructor(script: string, args: string[] = []) {
+    this.proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let buf = '';
+    this.proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i = buf.indexOf('\n');
+      while (i >= 0) {
+        this.lines.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+        i = buf.indexOf('\n');
+      }
+    });
+    this.proc.stderr!.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-8000);
+    });
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** The last 8 KB of stderr, for failure messages. */
+  get errors(): string {
+    return this.stderr;
+  }
+
+  last(prefix: string): string | undefined {
+    for (let i = this.lines.length - 1; i >= 0; i--) if (this.lines[i]!.startsWith(prefix)) return this.lines[i];
+    return undefined;
+  }
+
+  async waitLine(prefix: string, timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const l = this.last(prefix);
+      if (l !== undefined) return l;
+      if (this.proc.exitCode !== null) throw new Error(`child exited (${this.proc.exitCode}) before '${prefix}': ${this.errors}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for '${prefix}' from child: ${this.errors}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  kill9(): Promise<unknown> {
+    this.proc.kill('SIGKILL');
+    return this.exited;
+  }
+}
