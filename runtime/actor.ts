@@ -255,7 +255,7 @@ export const spawnWorker = <S, M extends { readonly type: string }>(
   const ref = nact.spawn(
     parent,
     receiveFunction as unknown as nact.ActorFunc<AnyCell, unknown, nact.Ref<unknown>>,
-    id,
+    name,
     {
       initialStateFunc: () => start() as unknown as AnyCell,
     },

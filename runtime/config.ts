@@ -33,7 +33,14 @@ export const configSchema = z
     nodeId: z
       .string()
       .regex(nodeIdPattern, 'must be 1-64 letters, digits, . _ - (starting with a letter or digit)')
-      .default(() => `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40) || 'node'}-${process.pid}`),
+      .default(
+        () =>
+          `${
+            hostname()
+              .replace(/[^A-Za-z0-9._-]/g, '-')
+              .slice(0, 40) || 'node'
+          }-${process.pid}`,
+      ),
     /** 'embedded': one node, LMDB journal in dataDir. 'kafka': mailboxes and snapshots in Kafka. */
     mode: z.enum(['embedded', 'kafka']).default('embedded'),
     dataDir: z.string().min(1).default('./data'),
@@ -41,7 +48,10 @@ export const configSchema = z
       .object({
         brokers: z.array(z.string().regex(brokerPattern, 'must be host:port')).min(1),
         clientId: z.string().min(1).default('argus'),
-        topicPrefix: z.string().regex(prefixPattern, 'must be letters, digits and - (1-100)').default('argus'),
+        topicPrefix: z
+          .string()
+          .regex(prefixPattern, 'must be letters, digits and - (1-100)')
+          .default('argus'),
       })
       .strict()
       .optional(),
@@ -94,7 +104,7 @@ export const configSchema = z
           })
           .strict(),
       ])
-      .default(false),
+      .default({ host: '127.0.0.1', port: 7070 }),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -116,5 +126,7 @@ export const parseConfig = (input: unknown): ArgusConfig => {
     );
     return `${path || '(root)'}: ${i.message}`;
   });
-  throw new ArgusError('ARGUS_ERR_INVALID_CONFIG', `invalid configuration: ${problems.join('; ')}`, { problems });
+  throw new ArgusError('ARGUS_ERR_INVALID_CONFIG', `invalid configuration: ${problems.join('; ')}`, {
+    problems,
+  });
 };

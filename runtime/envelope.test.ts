@@ -2,24 +2,61 @@ import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { decodeEnvelope, encodeEnvelope, newMessageId, shardOf } from './envelope.ts';
 
-const sample = { id: 'm-1', kind: 'counter', key: 'c/1', type: 'inc', timestamp: 1_700_000_000_123, payload: { type: 'inc', n: 3, tags: ['a', 'b'], raw: new Uint8Array([1, 2]) } };
+const sample = {
+  id: 'm-1',
+  kind: 'counter',
+  key: 'c/1',
+  type: 'inc',
+  timestamp: 1_700_000_000_123,
+  payload: { type: 'inc', n: 3, tags: ['a', 'b'], raw: new Uint8Array([1, 2]) },
+};
 
 describe('envelope', () => {
   it('round-trips every field exactly', () => {
     const d = decodeEnvelope(encodeEnvelope(sample));
     // Binary comes back as a Node Buffer (a Uint8Array): compare bytes, then the rest.
-    expect(d.ok && Buffer.from((d.envelope.payload as { raw: Uint8Array }).raw).equals(Buffer.from([1, 2]))).toBe(true);
-    expect(d).toEqual({ ok: true, envelope: { ...sample, payload: { ...sample.payload, raw: Buffer.from([1, 2]) } } });
+    expect(
+      d.ok && Buffer.from((d.envelope.payload as { raw: Uint8Array }).raw).equals(Buffer.from([1, 2])),
+    ).toBe(true);
+    expect(d).toEqual({
+      ok: true,
+      envelope: { ...sample, payload: { ...sample.payload, raw: Buffer.from([1, 2]) } },
+    });
   });
 
   it.each([
-    ['a newer version', pack([2, 'id', 'k', 'key', 't', 1, null]), 'unknown-version', 'unknown envelope version 2 (this node reads 1)'],
-    ['a string version', pack(['1', 'id', 'k', 'key', 't', 1, null]), 'unknown-version', 'unknown envelope version "1" (this node reads 1)'],
+    [
+      'a newer version',
+      pack([2, 'id', 'k', 'key', 't', 1, null]),
+      'unknown-version',
+      'unknown envelope version 2 (this node reads 1)',
+    ],
+    [
+      'a string version',
+      pack(['1', 'id', 'k', 'key', 't', 1, null]),
+      'unknown-version',
+      'unknown envelope version "1" (this node reads 1)',
+    ],
     ['a map instead of an array', pack({ v: 1 }), 'malformed', 'expected an envelope array, got object'],
     ['too few fields', pack([1, 'id', 'k']), 'malformed', 'envelope v1 has 7 fields, got 3'],
-    ['an empty key', pack([1, 'id', 'k', '', 't', 1, null]), 'malformed', 'field key must be a non-empty string, got string'],
-    ['a numeric id', pack([1, 7, 'k', 'key', 't', 1, null]), 'malformed', 'field id must be a non-empty string, got number'],
-    ['a string timestamp', pack([1, 'id', 'k', 'key', 't', 'x', null]), 'malformed', 'field timestamp must be a number, got string'],
+    [
+      'an empty key',
+      pack([1, 'id', 'k', '', 't', 1, null]),
+      'malformed',
+      'field key must be a non-empty string, got string',
+    ],
+    [
+      'a numeric id',
+      pack([1, 7, 'k', 'key', 't', 1, null]),
+      'malformed',
+      'field id must be a non-empty string, got number',
+    ],
+    [
+      'a string timestamp',
+      pack([1, 'id', 'k', 'key', 't', 'x', null]),
+      'malformed',
+      'field timestamp must be a number, got string',
+    ],
   ])('refuses %s with a reason', (_name, bytes, reason, error) => {
     expect(decodeEnvelope(bytes)).toEqual({ ok: false, reason, error });
   });
@@ -49,7 +86,8 @@ describe('envelope', () => {
       } else {
         // Mutate a valid envelope: flip a few bytes, keep its shape mostly intact.
         bytes = valid.slice();
-        for (let k = 0; k < 1 + Math.floor(rand() * 3); k++) bytes[Math.floor(rand() * bytes.length)] = Math.floor(rand() * 256);
+        for (let k = 0; k < 1 + Math.floor(rand() * 3); k++)
+          bytes[Math.floor(rand() * bytes.length)] = Math.floor(rand() * 256);
       }
       const d = decodeEnvelope(bytes);
       if (!d.ok) {
@@ -67,7 +105,9 @@ describe('envelope', () => {
 describe('shardOf', () => {
   it('is stable (pinned values) and in range', () => {
     // Pinned: changing the hash moves every entity to another shard in existing clusters.
-    expect([shardOf('web-12', 16), shardOf('web-13', 16), shardOf('c/1', 8), shardOf('', 4)]).toEqual([7, 4, 2, 1]);
+    expect([shardOf('web-12', 16), shardOf('web-13', 16), shardOf('c/1', 8), shardOf('', 4)]).toEqual([
+      7, 4, 2, 1,
+    ]);
     for (let i = 0; i < 1000; i++) {
       const s = shardOf(`host-${i}`, 7);
       expect(s >= 0 && s < 7 && Number.isInteger(s)).toBe(true);

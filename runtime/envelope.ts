@@ -21,7 +21,11 @@ export interface Envelope<P = unknown> {
 
 export type DecodeResult =
   | { readonly ok: true; readonly envelope: Envelope }
-  | { readonly ok: false; readonly reason: 'undecodable' | 'unknown-version' | 'malformed'; readonly error: string };
+  | {
+      readonly ok: false;
+      readonly reason: 'undecodable' | 'unknown-version' | 'malformed';
+      readonly error: string;
+    };
 
 export const encodeEnvelope = (e: Envelope): Uint8Array =>
   pack([ENVELOPE_VERSION, e.id, e.kind, e.key, e.type, e.timestamp, e.payload]);
@@ -43,12 +47,19 @@ export const decodeEnvelope = (bytes: Uint8Array): DecodeResult => {
   if (!Array.isArray(raw)) return fail('malformed', `expected an envelope array, got ${typeName(raw)}`);
   const [version, id, kind, key, type, timestamp, payload] = raw as unknown[];
   if (version !== ENVELOPE_VERSION)
-    return fail('unknown-version', `unknown envelope version ${JSON.stringify(version) ?? String(version)} (this node reads ${ENVELOPE_VERSION})`);
+    return fail(
+      'unknown-version',
+      `unknown envelope version ${JSON.stringify(version) ?? String(version)} (this node reads ${ENVELOPE_VERSION})`,
+    );
   if (raw.length !== 7) return fail('malformed', `envelope v1 has 7 fields, got ${raw.length}`);
-  if (typeof id !== 'string' || id === '') return fail('malformed', `field id must be a non-empty string, got ${typeName(id)}`);
-  if (typeof kind !== 'string' || kind === '') return fail('malformed', `field kind must be a non-empty string, got ${typeName(kind)}`);
-  if (typeof key !== 'string' || key === '') return fail('malformed', `field key must be a non-empty string, got ${typeName(key)}`);
-  if (typeof type !== 'string' || type === '') return fail('malformed', `field type must be a non-empty string, got ${typeName(type)}`);
+  if (typeof id !== 'string' || id === '')
+    return fail('malformed', `field id must be a non-empty string, got ${typeName(id)}`);
+  if (typeof kind !== 'string' || kind === '')
+    return fail('malformed', `field kind must be a non-empty string, got ${typeName(kind)}`);
+  if (typeof key !== 'string' || key === '')
+    return fail('malformed', `field key must be a non-empty string, got ${typeName(key)}`);
+  if (typeof type !== 'string' || type === '')
+    return fail('malformed', `field type must be a non-empty string, got ${typeName(type)}`);
   if (typeof timestamp !== 'number' || !Number.isFinite(timestamp))
     return fail('malformed', `field timestamp must be a number, got ${typeName(timestamp)}`);
   return { ok: true, envelope: { id, kind, key, type, timestamp, payload } };

@@ -2,8 +2,9 @@
  * The supervisor tree of one node, described in one place. Later issues add `cluster`, `config`,
  * `rules`, `logs`, `notify` and `api` beside `shards` (DESIGN.md, "The shape").
  */
-import { supervisor } from '../supervisors/spec.ts';
+
 import type { SupervisorSpec } from '../supervisors/spec.ts';
+import { supervisor } from '../supervisors/spec.ts';
 import type { ArgusConfig } from './config.ts';
 
 export const nodeTree = (config: ArgusConfig): SupervisorSpec =>

@@ -3,21 +3,27 @@
  * inspect → `stop()`. Coordinator-style lifecycle (Burrow): configure validates without I/O, start
  * opens the boundaries and the supervisor tree and returns once consuming, stop unwinds in reverse.
  */
-import type { DeadLetter, DeadLetterStore, MailboxTransport, OutgoingRecord, SnapshotStore } from './boundaries.ts';
-import type { Clock } from './boundaries.ts';
-import type { Consumption } from './boundaries.ts';
+
+import type { ChildInfo, Supervisor } from '../supervisors/supervisor.ts';
+import { type RunningTree, startTree } from '../supervisors/tree.ts';
+import type {
+  Clock,
+  Consumption,
+  DeadLetter,
+  DeadLetterStore,
+  MailboxTransport,
+  OutgoingRecord,
+  SnapshotStore,
+} from './boundaries.ts';
 import { realClock } from './clock.ts';
 import { type ArgusConfig, parseConfig } from './config.ts';
-import { type AnyEntityDefinition, type EntityDefinition } from './entity.ts';
+import { type AnyEntityDefinition, defaultParse, type EntityDefinition } from './entity.ts';
 import { encodeEnvelope, newMessageId, shardOf } from './envelope.ts';
 import { ArgusError, describeError } from './errors.ts';
-import { type EventObserver, EventBus } from './events.ts';
+import { EventBus, type EventObserver } from './events.ts';
 import { nodeTree } from './node-tree.ts';
 import { openBoundaries } from './open-boundaries.ts';
 import { ShardRunner } from './shard.ts';
-import type { ChildInfo } from '../supervisors/supervisor.ts';
-import type { Supervisor } from '../supervisors/supervisor.ts';
-import { type RunningTree, startTree } from '../supervisors/tree.ts';
 
 /** The boundary implementations a runtime uses; injected for tests, opened from config otherwise. */
 export interface Boundaries {
@@ -116,9 +122,13 @@ export class Runtime {
     if (this.currentStatus !== 'created')
       throw new ArgusError('ARGUS_ERR_ALREADY_STARTED', `register '${definition.kind}' before start()`);
     if (this.kinds.has(definition.kind))
-      throw new ArgusError('ARGUS_ERR_DUPLICATE_KIND', `entity kind '${definition.kind}' is already registered`, {
-        kind: definition.kind,
-      });
+      throw new ArgusError(
+        'ARGUS_ERR_DUPLICATE_KIND',
+        `entity kind '${definition.kind}' is already registered`,
+        {
+          kind: definition.kind,
+        },
+      );
     if (!/^[a-z][a-z0-9-]{0,62}$/.test(definition.kind))
       throw new ArgusError(
         'ARGUS_ERR_INVALID_CONFIG',
@@ -127,10 +137,14 @@ export class Runtime {
       );
     const shards = definition.shards ?? this.config.shards;
     if (!Number.isInteger(shards) || shards < 1 || shards > 1024)
-      throw new ArgusError('ARGUS_ERR_INVALID_CONFIG', `entity kind '${definition.kind}': shards must be 1..1024`, {
-        kind: definition.kind,
-        shards,
-      });
+      throw new ArgusError(
+        'ARGUS_ERR_INVALID_CONFIG',
+        `entity kind '${definition.kind}': shards must be 1..1024`,
+        {
+          kind: definition.kind,
+          shards,
+        },
+      );
     this.kinds.set(definition.kind, { definition, shards });
     return {
       kind: definition.kind,
@@ -162,8 +176,16 @@ export class Runtime {
       this.consumption = await this.boundaries.mailbox.consume({
         kinds: [...this.kinds.keys()],
         maxBatch: this.config.delivery.maxBatch,
-        onAssigned: (ref) => this.reported(`opening shard ${ref.kind}/${ref.partition}`, this.openShard(ref.kind, ref.partition)),
-        onRevoked: (ref) => this.reported(`closing shard ${ref.kind}/${ref.partition}`, this.closeShard(ref.kind, ref.partition)),
+        onAssigned: (ref) =>
+          this.reported(
+            `opening shard ${ref.kind}/${ref.partition}`,
+            this.openShard(ref.kind, ref.partition),
+          ),
+        onRevoked: (ref) =>
+          this.reported(
+            `closing shard ${ref.kind}/${ref.partition}`,
+            this.closeShard(ref.kind, ref.partition),
+          ),
         onBatch: (batch) => {
           const runner = this.runners.get(`${batch.kind}/${batch.partition}`);
           const work = runner
@@ -184,21 +206,54 @@ export class Runtime {
   /** Appends a message to an entity's mailbox; resolves once durable. Sends in one tick share one append. */
   send(kind: string, key: string, message: { readonly type: string }): Promise<void> {
     if (this.currentStatus !== 'running')
-      return Promise.reject(new ArgusError('ARGUS_ERR_NOT_STARTED', `cannot send: runtime is ${this.currentStatus}`));
+      return Promise.reject(
+        new ArgusError('ARGUS_ERR_NOT_STARTED', `cannot send: runtime is ${this.currentStatus}`),
+      );
     const k = this.kinds.get(kind);
-    if (!k) return Promise.reject(new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered`, { kind }));
+    if (!k)
+      return Promise.reject(
+        new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered`, { kind }),
+      );
     if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH)
       return Promise.reject(
-        new ArgusError('ARGUS_ERR_INVALID_KEY', `entity key must be a string of 1-${MAX_KEY_LENGTH} characters`, { kind, key }),
+        new ArgusError(
+          'ARGUS_ERR_INVALID_KEY',
+          `entity key must be a string of 1-${MAX_KEY_LENGTH} characters`,
+          { kind, key },
+        ),
       );
-    if (typeof message?.type !== 'string')
-      return Promise.reject(new ArgusError('ARGUS_ERR_INVALID_CONFIG', "a message must be an object with a string 'type'"));
+    // Bad input is refused at the edge, to its sender, rather than dead-lettered later.
+    try {
+      (k.definition.parse ?? defaultParse)(message);
+    } catch (e) {
+      return Promise.reject(
+        new ArgusError(
+          'ARGUS_ERR_INVALID_MESSAGE',
+          `message for ${kind}/${key}: ${describeError(e).message}`,
+          {
+            kind,
+            key,
+          },
+        ),
+      );
+    }
     const now = this.clock.now();
-    const value = encodeEnvelope({ id: newMessageId(now), kind, key, type: message.type, timestamp: now, payload: message });
+    const value = encodeEnvelope({
+      id: newMessageId(now),
+      kind,
+      key,
+      type: message.type,
+      timestamp: now,
+      payload: message,
+    });
     let p = this.pending.get(kind);
-    if (!p) this.pending.set(kind, (p = { records: [], waiters: [] }));
-    p.records.push({ partition: shardOf(key, k.shards), key, value });
-    const done = new Promise<void>((resolve, reject) => p.waiters.push({ resolve, reject }));
+    if (!p) {
+      p = { records: [], waiters: [] };
+      this.pending.set(kind, p);
+    }
+    const batch = p;
+    batch.records.push({ partition: shardOf(key, k.shards), key, value });
+    const done = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -228,7 +283,8 @@ export class Runtime {
 
   async entityState(kind: string, key: string): Promise<EntityState<unknown>> {
     const k = this.kinds.get(kind);
-    if (!k) throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered`, { kind });
+    if (!k)
+      throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered`, { kind });
     const partition = shardOf(key, k.shards);
     const runner = this.runners.get(`${kind}/${partition}`);
     if (runner) return runner.read(key);
@@ -241,7 +297,8 @@ export class Runtime {
   }
 
   deadLetters(kind?: string): Promise<DeadLetter[]> {
-    if (!this.boundaries) return Promise.reject(new ArgusError('ARGUS_ERR_NOT_STARTED', `runtime is ${this.currentStatus}`));
+    if (!this.boundaries)
+      return Promise.reject(new ArgusError('ARGUS_ERR_NOT_STARTED', `runtime is ${this.currentStatus}`));
     return this.boundaries.deadLetters.list(kind);
   }
 
@@ -273,7 +330,8 @@ export class Runtime {
     const consumption = this.consumption;
     this.consumption = undefined;
     await consumption?.stop().catch((e) => this.warn('stopping consumption', e));
-    for (const runner of [...this.runners.values()]) await runner.close().catch((e) => this.warn('closing a shard', e));
+    for (const runner of [...this.runners.values()])
+      await runner.close().catch((e) => this.warn('closing a shard', e));
     this.runners.clear();
     await this.tree?.stop().catch((e) => this.warn('stopping the supervisor tree', e));
     this.tree = undefined;
@@ -343,4 +401,5 @@ export class Runtime {
 }
 
 /** Validates the configuration (throws ARGUS_ERR_INVALID_CONFIG naming each wrong field); no I/O. */
-export const createRuntime = (config: unknown = {}, options: RuntimeOptions = {}): Runtime => new Runtime(config, options);
+export const createRuntime = (config: unknown = {}, options: RuntimeOptions = {}): Runtime =>
+  new Runtime(config, options);

@@ -183,7 +183,10 @@ export class ShardRunner implements ChildObserver {
       }
       if (item && key !== undefined) {
         let g = groups.get(key);
-        if (!g) groups.set(key, (g = { key, items: [], last: record.offset }));
+        if (!g) {
+          g = { key, items: [], last: record.offset };
+          groups.set(key, g);
+        }
         g.items.push(item);
         g.last = record.offset;
       } else {

@@ -272,11 +272,15 @@ describe('dynamic children', () => {
 
 describe('backoff after recovery', () => {
   it('starts from an immediate restart again once the restarted child handled a message', async () => {
-    const { log, ref, clock } = setup('one_for_one', { b: 'permanent' }, {
-      intensity: 100,
-      periodMs: 60_000,
-      backoff: { minMs: 100, maxMs: 1000, jitter: 0 },
-    });
+    const { log, ref, clock } = setup(
+      'one_for_one',
+      { b: 'permanent' },
+      {
+        intensity: 100,
+        periodMs: 60_000,
+        backoff: { minMs: 100, maxMs: 1000, jitter: 0 },
+      },
+    );
     const starts = () => log.filter((l) => l === 'start:b').length;
     for (let i = 1; i <= 5; i++) {
       tell(ref('b'), { type: 'crash' });

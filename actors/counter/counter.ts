@@ -19,8 +19,10 @@ export const parseCounterMessage = (payload: unknown): CounterMessage => {
   const p = payload as Partial<{ type: unknown; by: unknown; seq: unknown }>;
   if (typeof p !== 'object' || p === null) throw new Error('counter message must be an object');
   if (p.type === 'reset') return { type: 'reset' };
-  if (p.type !== 'inc') throw new Error(`counter message type must be 'inc' or 'reset', got ${JSON.stringify(p.type)}`);
-  if (typeof p.by !== 'number' || !Number.isFinite(p.by)) throw new Error("counter 'inc' needs a finite number 'by'");
+  if (p.type !== 'inc')
+    throw new Error(`counter message type must be 'inc' or 'reset', got ${JSON.stringify(p.type)}`);
+  if (typeof p.by !== 'number' || !Number.isFinite(p.by))
+    throw new Error("counter 'inc' needs a finite number 'by'");
   if (p.seq !== undefined && !Number.isInteger(p.seq)) throw new Error("counter 'seq' must be an integer");
   return p.seq === undefined ? { type: 'inc', by: p.by } : { type: 'inc', by: p.by, seq: p.seq as number };
 };

@@ -37,7 +37,8 @@ export class ChildNode {
   }
 
   last(prefix: string): string | undefined {
-    for (let i = this.lines.length - 1; i >= 0; i--) if (this.lines[i]!.startsWith(prefix)) return this.lines[i];
+    for (let i = this.lines.length - 1; i >= 0; i--)
+      if (this.lines[i]!.startsWith(prefix)) return this.lines[i];
     return undefined;
   }
 
@@ -46,8 +47,10 @@ export class ChildNode {
     for (;;) {
       const l = this.last(prefix);
       if (l !== undefined) return l;
-      if (this.proc.exitCode !== null) throw new Error(`child exited (${this.proc.exitCode}) before '${prefix}': ${this.errors}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for '${prefix}' from child: ${this.errors}`);
+      if (this.proc.exitCode !== null)
+        throw new Error(`child exited (${this.proc.exitCode}) before '${prefix}': ${this.errors}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for '${prefix}' from child: ${this.errors}`);
       await new Promise((r) => setTimeout(r, 10));
     }
   }

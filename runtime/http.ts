@@ -1,0 +1,115 @@
+/**
+ * The node's HTTP surface (a small one for now; the inspector and the live feed come later):
+ *   GET  /health                      200 when running, 503 otherwise
+ *   GET  /inspect                     the supervisor tree, kinds and shards, as JSON
+ *   GET  /entities/:kind/:key         an entity's state and offset
+ *   POST /entities/:kind/:key         body: one JSON message ({"type": …}); 202 once durable
+ *   GET  /deadletters[?kind=]         dead letters, bytes as base64
+ * Bad input gets a 4xx with a JSON `{ error }` naming what is wrong; it never takes the node down.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describeError, isArgusError } from './errors.ts';
+import type { Runtime } from './runtime.ts';
+
+const MAX_BODY = 1 << 20;
+
+const send = (res: ServerResponse, status: number, body: unknown): void => {
+  const text = JSON.stringify(body, (_k, v) =>
+    v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
+  );
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+};
+
+const readBody = (req: IncomingMessage): Promise<string> =>
+  new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new Error(`body larger than ${MAX_BODY} bytes`));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+
+const statusOf = (e: unknown): number => {
+  if (isArgusError(e, 'ARGUS_ERR_UNKNOWN_KIND')) return 404;
+  if (isArgusError(e, 'ARGUS_ERR_NOT_STARTED')) return 503;
+  if (isArgusError(e, 'ARGUS_ERR_INVALID_KEY') || isArgusError(e, 'ARGUS_ERR_INVALID_MESSAGE')) return 400;
+  return 500;
+};
+
+export const handle = async (runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const parts = url.pathname
+    .split('/')
+    .filter((p) => p !== '')
+    .map(decodeURIComponent);
+  try {
+    if (req.method === 'GET' && url.pathname === '/health') {
+      const ok = runtime.status === 'running';
+      return send(res, ok ? 200 : 503, {
+        status: runtime.status,
+        nodeId: runtime.nodeId,
+        mode: runtime.config.mode,
+      });
+    }
+    if (req.method === 'GET' && url.pathname === '/inspect') return send(res, 200, runtime.inspect());
+    if (req.method === 'GET' && url.pathname === '/deadletters') {
+      return send(res, 200, await runtime.deadLetters(url.searchParams.get('kind') ?? undefined));
+    }
+    if (parts[0] === 'entities' && parts.length === 3) {
+      const [, kind, key] = parts as [string, string, string];
+      if (req.method === 'GET') return send(res, 200, await runtime.entityState(kind, key));
+      if (req.method === 'POST') {
+        let message: unknown;
+        try {
+          message = JSON.parse(await readBody(req));
+        } catch (e) {
+          return send(res, 400, { error: `body is not JSON: ${describeError(e).message}` });
+        }
+        if (
+          typeof message !== 'object' ||
+          message === null ||
+          typeof (message as { type?: unknown }).type !== 'string'
+        )
+          return send(res, 400, { error: "body must be a JSON object with a string 'type'" });
+        await runtime.send(kind, key, message as { type: string });
+        return send(res, 202, { accepted: true });
+      }
+    }
+    send(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+  } catch (e) {
+    send(res, statusOf(e), { error: describeError(e).message });
+  }
+};
+
+export interface HttpServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export const startHttp = (runtime: Runtime, host: string, port: number): Promise<HttpServer> =>
+  new Promise((resolve, reject) => {
+    const server: Server = createServer((req, res) => {
+      handle(runtime, req, res).catch((e) => {
+        if (!res.headersSent) send(res, 500, { error: describeError(e).message });
+      });
+    });
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const a = server.address() as AddressInfo;
+      resolve({
+        url: `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`,
+        close: () => new Promise((r) => server.close(() => r())),
+      });
+    });
+  });

@@ -1,0 +1,71 @@
+/**
+ * `npm start`: one node in embedded mode (LMDB journal in ./data), the counter kind registered as a
+ * demo, an HTTP endpoint on 127.0.0.1:7070, and a clean stop on SIGINT/SIGTERM (in-flight batches
+ * finish, their snapshots are written and committed, actors stop, the journal closes).
+ *
+ * Configuration: a JSON file named by ARGUS_CONFIG (docs/CONFIGURATION.md); ARGUS_PORT and
+ * ARGUS_DATA_DIR override the port and data folder.
+ */
+import { readFileSync } from 'node:fs';
+import { counter } from '../actors/counter/counter.ts';
+import { describeError } from './errors.ts';
+import { startHttp } from './http.ts';
+import { createRuntime } from './runtime.ts';
+
+const fail = (message: string): never => {
+  process.stderr.write(`argus: ${message}\n`);
+  process.exit(1);
+};
+
+const loadConfig = (): Record<string, unknown> => {
+  const file = process.env.ARGUS_CONFIG;
+  let config: Record<string, unknown> = {};
+  if (file) {
+    try {
+      config = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      fail(`cannot read ARGUS_CONFIG ${file}: ${describeError(e).message}`);
+    }
+  }
+  const http = typeof config.http === 'object' && config.http !== null ? config.http : {};
+  const port = process.env.ARGUS_PORT;
+  return {
+    ...config,
+    ...(process.env.ARGUS_DATA_DIR ? { dataDir: process.env.ARGUS_DATA_DIR } : {}),
+    http: config.http === false ? false : { ...http, ...(port !== undefined ? { port: Number(port) } : {}) },
+  };
+};
+
+const main = async () => {
+  let runtime: ReturnType<typeof createRuntime>;
+  try {
+    runtime = createRuntime(loadConfig());
+  } catch (e) {
+    return fail(describeError(e).message);
+  }
+  runtime.register(counter);
+  await runtime.start();
+  const http = runtime.config.http
+    ? await startHttp(runtime, runtime.config.http.host, runtime.config.http.port)
+    : undefined;
+  process.stdout.write(
+    `argus ${runtime.nodeId}: running in ${runtime.config.mode} mode, data in ${runtime.config.dataDir}` +
+      (http ? `, listening on ${http.url} (try ${http.url}/health)` : '') +
+      '\n',
+  );
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`argus ${runtime.nodeId}: ${signal}, stopping\n`);
+    await http?.close();
+    await runtime.stop();
+    process.stdout.write(`argus ${runtime.nodeId}: stopped\n`);
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+};
+
+main().catch((e) => fail(describeError(e).stack ?? describeError(e).message));
