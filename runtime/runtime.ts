@@ -23,6 +23,7 @@ import { ArgusError, describeError } from './errors.ts';
 import { EventBus, type EventObserver } from './events.ts';
 import { nodeTree } from './node-tree.ts';
 import { openBoundaries } from './open-boundaries.ts';
+import { topicNames, validateTopicNames } from './kafka/topics.ts';
 import { ShardRunner } from './shard.ts';
 
 /** The boundary implementations a runtime uses; injected for tests, opened from config otherwise. */
@@ -129,10 +130,10 @@ export class Runtime {
           kind: definition.kind,
         },
       );
-    if (!/^[a-z][a-z0-9-]{0,62}$/.test(definition.kind))
+    if (!/^[a-z][a-z0-9._-]{0,62}$/.test(definition.kind))
       throw new ArgusError(
         'ARGUS_ERR_INVALID_CONFIG',
-        `entity kind '${definition.kind}': must be 1-63 lower-case letters, digits and - (starting with a letter)`,
+        `entity kind '${definition.kind}': must be 1-63 lower-case letters, digits, '.', '_' and '-' (starting with a letter)`,
         { kind: definition.kind },
       );
     const shards = definition.shards ?? this.config.shards;
@@ -161,6 +162,9 @@ export class Runtime {
   async start(): Promise<void> {
     if (this.currentStatus !== 'created')
       throw new ArgusError('ARGUS_ERR_ALREADY_STARTED', `runtime ${this.nodeId} was already started`);
+    // Kinds name Kafka topics: refuse names Kafka would collide ('.' vs '_') in every mode, so a
+    // configuration that runs embedded also runs on Kafka.
+    validateTopicNames(topicNames(this.config.kafka?.topicPrefix ?? 'argus', [...this.kinds.keys()]));
     this.currentStatus = 'starting';
     try {
       this.boundaries = this.options.boundaries ?? (await openBoundaries(this.config));

@@ -80,7 +80,7 @@ describe('README.md', () => {
     const readme = read('README.md');
     const first = readme.split(/\n## /)[0]!;
     const blocks = [...first.matchAll(/```(?:sh|bash)\n([\s\S]*?)```/g)].map((m) => m[1]!.trim());
-    expect(blocks).toEqual(['npm ci && npm start', 'npm run test:all']);
+    expect(blocks).toEqual(['npm install && npm start', 'npm run test:all']);
   });
 
   it.each(['runtime', 'actors', 'supervisors', 'cluster', 'test', 'bench', 'scripts', 'docs'])(

@@ -101,7 +101,11 @@ describe.each(Object.keys(modes) as (keyof typeof modes)[])('delivery (%s mailbo
     for (let n = 10; n <= 16; n++) await p.send('k', { type: 'n', n });
     await waitFor('later messages', async () => (await p.state('k')).state.seen.length === 6, 30_000);
     expect((await p.state('k')).state.seen).toEqual([10, 11, 12, 14, 15, 16]);
-    const letters = await rt.deadLetters('poison');
+    // The entity's state is visible before its batch's dead letters are durable: wait for them.
+    const letters = await waitFor('the dead letter', async () => {
+      const l = await rt.deadLetters('poison');
+      return l.length > 0 && l;
+    });
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({
       kind: 'poison',
@@ -163,7 +167,10 @@ describe.each(Object.keys(modes) as (keyof typeof modes)[])('delivery (%s mailbo
       async () => (await counters.state(key)).state.count === 7,
       30_000,
     );
-    const letters = await rt.deadLetters('counter');
+    const letters = await waitFor('four dead letters', async () => {
+      const l = await rt.deadLetters('counter');
+      return l.length >= 4 && l;
+    });
     expect(letters.map((l) => [l.offset, l.reason, l.key])).toEqual([
       [0, 'undecodable', key],
       [1, 'unknown-version', key],
@@ -189,5 +196,19 @@ describe.each(Object.keys(modes) as (keyof typeof modes)[])('delivery (%s mailbo
     );
     const k = await counters.send('', { type: 'reset' }).catch((err) => err);
     expect(isArgusError(k, 'ARGUS_ERR_INVALID_KEY')).toBe(true);
+  });
+});
+
+describe('topic names', () => {
+  it('refuses at start two kinds whose topics differ only by . and _, naming both', async () => {
+    const rt = createRuntime(modes.embedded()());
+    rt.register(defineEntity({ kind: 'web.hosts', initialState: () => ({}), receive: (s) => s }));
+    rt.register(defineEntity({ kind: 'web_hosts', initialState: () => ({}), receive: (s) => s }));
+    const e = await rt.start().catch((err) => err);
+    expect(isArgusError(e, 'ARGUS_ERR_INVALID_TOPIC')).toBe(true);
+    expect(e.message).toContain(
+      "topic names 'argus.mailbox.web.hosts' and 'argus.mailbox.web_hosts' collide: " +
+        "Kafka treats '.' and '_' alike in metric names",
+    );
   });
 });

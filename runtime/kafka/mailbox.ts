@@ -1,0 +1,266 @@
+/**
+ * The Kafka mailbox (DESIGN.md, "Kafka layout"): one topic `<prefix>.mailbox.<kind>` per kind with the
+ * kind's fixed partition count. We hash keys to partitions ourselves (shard = hash(key) mod S), so every
+ * record names its partition; kafkajs' partitioner never decides.
+ *
+ * Appends go through one producer with acks=-1 and one request in flight (sender.ts): durable on resolve,
+ * in order per partition, batched. Consumption is one consumer-group member per consume() call
+ * (consumption.ts). Committed and end offsets come from the admin API, so they are right whichever
+ * process committed or appended.
+ */
+import type { Admin, Kafka } from 'kafkajs';
+import type {
+  ConsumeOptions,
+  Consumption,
+  KindTopology,
+  MailboxTransport,
+  OutgoingRecord,
+} from '../boundaries.ts';
+import { ArgusError } from '../errors.ts';
+import {
+  asBuffer,
+  checkPartition,
+  createKafka,
+  ensureTopics,
+  type KafkaConnectionOptions,
+  partitionCounts,
+  transportError,
+} from './client.ts';
+import { type ConsumerSettings, KafkaConsumption } from './consumption.ts';
+import { RecordSender } from './sender.ts';
+import { mailboxTopic } from './topics.ts';
+
+export interface KafkaMailboxOptions extends KafkaConnectionOptions {
+  /** Consumer group of the mailbox consumers. Default `<topicPrefix>.mailbox`. */
+  readonly groupId?: string;
+  /** Idempotent producer. Default true. */
+  readonly idempotent?: boolean;
+  /** Tuning; the defaults aim at throughput with low latency on a small machine. */
+  readonly consumer?: Partial<Omit<ConsumerSettings, 'groupId'>>;
+}
+
+const CONSUMER_DEFAULTS: Omit<ConsumerSettings, 'groupId'> = {
+  maxBatch: 1_000,
+  concurrency: 8,
+  retryDelayMs: 500,
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 1_000,
+  // Big fetches for throughput; minBytes 1 (in consumption.ts) returns as soon as anything is there.
+  maxBytesPerPartition: 4 * 1024 * 1024,
+  maxWaitTimeMs: 200,
+  report: (message) => console.error(`[argus kafka] ${message}`),
+};
+
+export class KafkaMailbox implements MailboxTransport {
+  readonly name = 'kafka';
+  private readonly kafka: Kafka;
+  private readonly sender: RecordSender;
+  private readonly prefix: string;
+  private readonly settings: ConsumerSettings;
+  private readonly partitions = new Map<string, number>();
+  private readonly consumptions = new Set<KafkaConsumption>();
+  private admin: Promise<Admin> | undefined;
+  private closed = false;
+
+  constructor(options: KafkaMailboxOptions) {
+    this.kafka = createKafka(options);
+    this.prefix = options.topicPrefix;
+    this.sender = new RecordSender(this.kafka, { idempotent: options.idempotent ?? true });
+    this.settings = {
+      ...CONSUMER_DEFAULTS,
+      ...options.consumer,
+      groupId: options.groupId ?? `${options.topicPrefix}.mailbox`,
+    };
+  }
+
+  topicOf(kind: string): string {
+    return mailboxTopic(this.prefix, kind);
+  }
+
+  async ensureKinds(kinds: readonly KindTopology[]): Promise<void> {
+    this.assertOpen();
+    const specs = kinds.map(({ kind, partitions }) => ({ topic: this.topicOf(kind), partitions }));
+    try {
+      await ensureTopics(await this.connectedAdmin(), specs);
+    } catch (e) {
+      throw transportError('ensuring the mailbox topics', e, { topics: specs.map((s) => s.topic) });
+    }
+    for (const { kind, partitions } of kinds) this.partitions.set(kind, partitions);
+  }
+
+  async append(kind: string, records: readonly OutgoingRecord[]): Promise<void> {
+    this.assertOpen();
+    const count = await this.partitionsOf(kind);
+    const messages = records.map((r) => {
+      checkPartition(kind, r.partition, count);
+      return { partition: r.partition, key: r.key, value: asBuffer(r.value) };
+    });
+    await this.sender.send(this.topicOf(kind), messages);
+  }
+
+  async consume(options: ConsumeOptions): Promise<Consumption> {
+    this.assertOpen();
+    if (options.maxBatch !== undefined && (!Number.isInteger(options.maxBatch) || options.maxBatch < 1)) {
+      throw new ArgusError(
+        'ARGUS_ERR_INVALID_CONFIG',
+        `maxBatch ${options.maxBatch} must be a positive integer`,
+        {
+          field: 'maxBatch',
+          maxBatch: options.maxBatch,
+        },
+      );
+    }
+    if (options.kinds.length === 0) {
+      throw new ArgusError('ARGUS_ERR_INVALID_CONFIG', 'consume needs at least one kind', { field: 'kinds' });
+    }
+    for (const kind of options.kinds) await this.partitionsOf(kind);
+    const kindOfTopic = new Map(options.kinds.map((kind) => [this.topicOf(kind), kind]));
+    const consumption = new KafkaConsumption(
+      this.kafka,
+      this.settings,
+      options,
+      kindOfTopic,
+      (topic, partitions) => this.startOffsets(topic, partitions),
+      (c) => this.consumptions.delete(c),
+    );
+    this.consumptions.add(consumption);
+    try {
+      await consumption.start();
+    } catch (e) {
+      this.consumptions.delete(consumption);
+      throw e;
+    }
+    return consumption;
+  }
+
+  async commit(kind: string, partition: number, nextOffset: number): Promise<void> {
+    this.assertOpen();
+    checkPartition(kind, partition, await this.partitionsOf(kind));
+    if (!Number.isInteger(nextOffset) || nextOffset < 0) {
+      throw new ArgusError('ARGUS_ERR_INVALID_CONFIG', `cannot commit offset ${nextOffset}: not an offset`, {
+        kind,
+        partition,
+        nextOffset,
+      });
+    }
+    const topic = this.topicOf(kind);
+    const doing = `committing offset ${nextOffset} of '${topic}' partition ${partition}`;
+    try {
+      const member = [...this.consumptions].find((c) => c.canCommit(topic));
+      if (member) {
+        await member.commit(topic, partition, nextOffset);
+      } else {
+        // No member of ours in the group: commit as a one-off, which Kafka allows only while the group has
+        // no active member (kafkajs' setOffsets joins the group briefly to do it).
+        const admin = await this.connectedAdmin();
+        await admin.setOffsets({
+          groupId: this.settings.groupId,
+          topic,
+          partitions: [{ partition, offset: String(nextOffset) }],
+        });
+      }
+    } catch (e) {
+      throw transportError(doing, e, { kind, partition, nextOffset });
+    }
+  }
+
+  async committed(kind: string, partition: number): Promise<number> {
+    this.assertOpen();
+    checkPartition(kind, partition, await this.partitionsOf(kind));
+    const topic = this.topicOf(kind);
+    try {
+      const [topicOffsets] = await (await this.connectedAdmin()).fetchOffsets({
+        groupId: this.settings.groupId,
+        topics: [topic],
+      });
+      const offset = Number(topicOffsets?.partitions.find((p) => p.partition === partition)?.offset ?? -1);
+      return Math.max(offset, 0);
+    } catch (e) {
+      throw transportError(`reading the committed offset of '${topic}' partition ${partition}`, e, {
+        kind,
+        partition,
+      });
+    }
+  }
+
+  async endOffset(kind: string, partition: number): Promise<number> {
+    this.assertOpen();
+    checkPartition(kind, partition, await this.partitionsOf(kind));
+    const topic = this.topicOf(kind);
+    try {
+      const offsets = await (await this.connectedAdmin()).fetchTopicOffsets(topic);
+      return Number(offsets.find((o) => o.partition === partition)?.high ?? 0);
+    } catch (e) {
+      throw transportError(`reading the end offset of '${topic}' partition ${partition}`, e, {
+        kind,
+        partition,
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.consumptions].map((c) => c.stop()));
+    await this.sender.close();
+    const admin = this.admin;
+    this.admin = undefined;
+    if (admin) await (await admin.catch(() => undefined))?.disconnect();
+  }
+
+  /** Where each partition's consumption starts: its committed offset, or the log start if none. */
+  private async startOffsets(topic: string, partitions: readonly number[]): Promise<Map<number, number>> {
+    const admin = await this.connectedAdmin();
+    const [committed] = await admin.fetchOffsets({ groupId: this.settings.groupId, topics: [topic] });
+    const logStart = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.low)]));
+    const starts = new Map<number, number>();
+    for (const partition of partitions) {
+      const offset = Number(committed?.partitions.find((p) => p.partition === partition)?.offset ?? -1);
+      starts.set(partition, offset >= 0 ? offset : (logStart.get(partition) ?? 0));
+    }
+    return starts;
+  }
+
+  private async partitionsOf(kind: string): Promise<number> {
+    const known = this.partitions.get(kind);
+    if (known !== undefined) return known;
+    const topic = this.topicOf(kind);
+    let count: number | undefined;
+    try {
+      count = (await partitionCounts(await this.connectedAdmin(), [topic])).get(topic);
+    } catch (e) {
+      throw transportError(`reading the metadata of '${topic}'`, e, { kind, topic });
+    }
+    if (count === undefined) {
+      throw new ArgusError(
+        'ARGUS_ERR_UNKNOWN_KIND',
+        `no mailbox topic '${topic}' for kind '${kind}': call ensureKinds first`,
+        {
+          kind,
+          topic,
+        },
+      );
+    }
+    this.partitions.set(kind, count);
+    return count;
+  }
+
+  private connectedAdmin(): Promise<Admin> {
+    this.admin ??= (async () => {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      return admin;
+    })();
+    const admin = this.admin;
+    // A failed connect is not cached: the next call tries again.
+    admin.catch(() => {
+      if (this.admin === admin) this.admin = undefined;
+    });
+    return admin;
+  }
+
+  private assertOpen(): void {
+    if (this.closed)
+      throw new ArgusError('ARGUS_ERR_STORE_CLOSED', `the Kafka mailbox of '${this.prefix}' is closed`);
+  }
+}

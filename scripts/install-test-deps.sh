@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs what the integration tests run against (DESIGN.md, "Real services in tests"):
+#   - etcd from Debian's etcd-server (and etcdctl from etcd-client, handy by hand);
+#   - Apache Kafka's broker jars from Maven Central, into a cache folder, through scripts/kafka/pom.xml.
+# Idempotent: what is already there is left alone, so a second run costs about a second.
+# Java 17 and Maven come with the machine; the script checks for them and says so if they are missing.
+#
+# Environment:
+#   ARGUS_CACHE_DIR   cache root (default: $HOME/.cache/argus); Kafka lands in $ARGUS_CACHE_DIR/kafka-<version>/libs
+set -euo pipefail
+
+# Keep in step with scripts/kafka/pom.xml (kafka.version) and KAFKA_VERSION in scripts/services.ts.
+KAFKA_VERSION=3.9.2
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE_DIR="${ARGUS_CACHE_DIR:-$HOME/.cache/argus}"
+KAFKA_HOME="$CACHE_DIR/kafka-$KAFKA_VERSION"
+KAFKA_LIBS="$KAFKA_HOME/libs"
+# Written last, so an interrupted download is redone instead of trusted.
+KAFKA_MARKER="$KAFKA_HOME/.complete"
+
+say() { echo "[install-test-deps] $*"; }
+die() { echo "[install-test-deps] ERROR: $*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
+    die "need root (or sudo) to run: $*"
+  fi
+}
+
+install_etcd() {
+  if command -v etcd >/dev/null 2>&1; then
+    say "etcd: present ($(etcd --version 2>/dev/null | head -1)), nothing to do"
+    return
+  fi
+  say "etcd: missing, installing Debian's etcd-server and etcd-client"
+  as_root apt-get update -q || die "apt-get update failed"
+  # The package may try to start a system etcd on the default ports; our tests never use those ports.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server etcd-client ||
+    die "apt-get install etcd-server etcd-client failed"
+  command -v etcd >/dev/null 2>&1 || die "etcd-server installed but no 'etcd' on PATH"
+  say "etcd: installed ($(etcd --version | head -1))"
+}
+
+check_java() {
+  command -v java >/dev/null 2>&1 || die "java not found: Kafka needs Java 17 (Debian: openjdk-17-jre-headless)"
+  command -v mvn >/dev/null 2>&1 || die "mvn not found: needed to fetch Kafka's jars (Debian: maven)"
+}
+
+install_kafka() {
+  if [ -f "$KAFKA_MARKER" ] && [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]; then
+    say "kafka $KAFKA_VERSION: cached in $KAFKA_LIBS, nothing to do"
+    return
+  fi
+  say "kafka $KAFKA_VERSION: fetching broker jars from Maven Central into $KAFKA_LIBS"
+  rm -rf "$KAFKA_LIBS" "$KAFKA_MARKER"
+  mkdir -p "$KAFKA_LIBS"
+  mvn -q -B -Dstyle.color=never -f "$SCRIPT_DIR/kafka/pom.xml" dependency:copy-dependencies \
+    -Dkafka.version="$KAFKA_VERSION" -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" ||
+    die "mvn dependency:copy-dependencies failed (see above)"
+  [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ] || die "kafka_2.13-$KAFKA_VERSION.jar missing after download"
+  echo "$KAFKA_VERSION" >"$KAFKA_MARKER"
+  say "kafka $KAFKA_VERSION: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $KAFKA_LIBS"
+}
+
+install_etcd
+check_java
+install_kafka
+say "done"

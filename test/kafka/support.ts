@@ -1,0 +1,101 @@
+/**
+ * Helpers for the Kafka integration tests: consume a mailbox until a condition holds, and bytes ↔ text.
+ */
+import type {
+  ConsumeOptions,
+  MailboxBatch,
+  MailboxTransport,
+  PartitionRef,
+} from '../../runtime/boundaries.ts';
+
+export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+export const text = (value: Uint8Array): string => new TextDecoder().decode(value);
+
+export interface Recorded {
+  readonly batches: MailboxBatch[];
+  readonly assigned: { ref: PartitionRef; startOffset: number }[];
+  readonly revoked: PartitionRef[];
+}
+
+/**
+ * Consumes until `done(recorded)` is true (checked after each batch), then stops the consumption and
+ * returns what was seen. `onBatch` may reject to test re-delivery; rejected batches are recorded too.
+ */
+export const consumeUntil = async (
+  mailbox: MailboxTransport,
+  options: Omit<ConsumeOptions, 'onAssigned' | 'onRevoked' | 'onBatch'> & {
+    onBatch?: (batch: MailboxBatch, recorded: Recorded) => Promise<void>;
+  },
+  done: (recorded: Recorded) => boolean,
+  timeoutMs = 20_000,
+): Promise<Recorded> => {
+  const recorded: Recorded = { batches: [], assigned: [], revoked: [] };
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  const consumption = await mailbox.consume({
+    ...options,
+    onAssigned: async (ref, startOffset) => {
+      recorded.assigned.push({ ref, startOffset });
+    },
+    onRevoked: async (ref) => {
+      recorded.revoked.push(ref);
+    },
+    onBatch: async (batch) => {
+      recorded.batches.push(batch);
+      await options.onBatch?.(batch, recorded);
+      if (done(recorded)) finish();
+    },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      finished,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`consumeUntil: condition not met within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    await consumption.stop();
+  }
+  return recorded;
+};
+
+/** The records of the batches as `partition:offset:key:value` strings, in delivery order. */
+export const describeRecords = (batches: readonly MailboxBatch[]): string[] =>
+  batches.flatMap((b) => b.records.map((r) => `${r.partition}:${r.offset}:${r.key}:${text(r.value)}`));
+
+/** Polls `condition` every 20 ms until it holds; fails naming `what` after `timeoutMs`. */
+export const waitFor = async (what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+};
+
+/** A consumption that records everything until stopped. */
+export const recordingConsumer = async (
+  mailbox: MailboxTransport,
+  options: Omit<ConsumeOptions, 'onAssigned' | 'onRevoked' | 'onBatch'>,
+): Promise<{ recorded: Recorded; stop(): Promise<void> }> => {
+  const recorded: Recorded = { batches: [], assigned: [], revoked: [] };
+  const consumption = await mailbox.consume({
+    ...options,
+    onAssigned: async (ref, startOffset) => {
+      recorded.assigned.push({ ref, startOffset });
+    },
+    onRevoked: async (ref) => {
+      recorded.revoked.push(ref);
+    },
+    onBatch: async (batch) => {
+      recorded.batches.push(batch);
+    },
+  });
+  return { recorded, stop: () => consumption.stop() };
+};
