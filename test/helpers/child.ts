@@ -10,9 +10,10 @@ export class ChildNode {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private stderr = '';
 
-  constructor(script: string, args: string[] = []) {
+  constructor(script: string, args: string[] = [], env: Record<string, string> = {}) {
     this.proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
       cwd: root,
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let buf = '';

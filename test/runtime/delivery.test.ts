@@ -186,6 +186,33 @@ describe.each(Object.keys(modes) as (keyof typeof modes)[])('delivery (%s mailbo
     expect(letters.every((l) => l.attempts === 0)).toBe(true);
   });
 
+  it('passivates an idle entity and reactivates it from its snapshot on its next message', async () => {
+    const config = modes[name]();
+    const events: ArgusEvent[] = [];
+    const [rt, counters] = await start({ ...config(), passivation: { idleMs: 200 } }, (r) => {
+      r.subscribe((e) => events.push(e));
+      return r.register(counter);
+    });
+    const path = `node/shards/counter-${shardOf('idle-1', 4)}/idle-1`;
+    await counters.send('idle-1', { type: 'inc', by: 4 });
+    await waitFor('applied', async () => (await counters.state('idle-1')).state.count === 4);
+    await waitFor(
+      'passivated',
+      () => events.some((e) => e.type === '@argus.lifecycle' && e.phase === 'passivated'),
+      5_000,
+    );
+    expect(await counters.state('idle-1')).toEqual({
+      state: { count: 4, applied: [] },
+      offset: 0,
+      active: false,
+    });
+    expect(rt.inspect().shards.reduce((n, s) => n + s.active, 0)).toBe(0);
+    await counters.send('idle-1', { type: 'inc', by: 1 });
+    await waitFor('reactivated', async () => (await counters.state('idle-1')).state.count === 5);
+    const phases = events.flatMap((e) => (e.type === '@argus.lifecycle' && e.path === path ? [e.phase] : []));
+    expect(phases.slice(0, 3)).toEqual(['started', 'passivated', 'started']);
+  });
+
   it('refuses an invalid message at send time with an error naming the problem', async () => {
     const config = modes[name]();
     const [, counters] = await start(config(), (r) => r.register(counter));

@@ -1,0 +1,65 @@
+/**
+ * `npm start`: one embedded node with an HTTP endpoint, stopped cleanly by SIGTERM/SIGINT, its data
+ * kept for the next start.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ChildNode } from '../helpers/child.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'argus-main-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const startNode = async () => {
+  const node = new ChildNode('runtime/main.ts', [], { ARGUS_DATA_DIR: dir, ARGUS_PORT: '0' });
+  const line = await node.waitLine('argus ', 30_000);
+  const url = /listening on (http:\/\/[^ ]+) /.exec(line)?.[1];
+  expect(line).toMatch(
+    /^argus [^ ]+: running in embedded mode, data in .*, listening on http:\/\/127\.0\.0\.1:\d+ /,
+  );
+  return { node, url: url! };
+};
+
+describe('npm start', () => {
+  it('serves health and messages, and stops cleanly on SIGTERM and SIGINT keeping its data', async () => {
+    const first = await startNode();
+    const health = await fetch(`${first.url}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'running', mode: 'embedded' });
+
+    const post = await fetch(`${first.url}/entities/counter/c1`, {
+      method: 'POST',
+      body: '{"type":"inc","by":2}',
+    });
+    expect([post.status, await post.json()]).toEqual([202, { accepted: true }]);
+    const bad = await fetch(`${first.url}/entities/counter/c1`, { method: 'POST', body: '{"type":"inc"}' });
+    expect([bad.status, await bad.json()]).toEqual([
+      400,
+      {
+        error: "ARGUS_ERR_INVALID_MESSAGE: message for counter/c1: counter 'inc' needs a finite number 'by'",
+      },
+    ]);
+    const notJson = await fetch(`${first.url}/entities/counter/c1`, { method: 'POST', body: '{"type":' });
+    expect(notJson.status).toBe(400);
+    expect((await fetch(`${first.url}/entities/nope/c1`)).status).toBe(404);
+    await waitFor('applied', async () => {
+      const r = await fetch(`${first.url}/entities/counter/c1`);
+      return ((await r.json()) as { state: { count: number } }).state.count === 2;
+    });
+
+    first.node.proc.kill('SIGTERM');
+    expect(await first.node.exited).toEqual({ code: 0, signal: null });
+    expect(first.node.lines.slice(-2).map((l) => l.replace(/^argus [^:]+: /, ''))).toEqual([
+      'SIGTERM, stopping',
+      'stopped',
+    ]);
+
+    const second = await startNode();
+    const state = await (await fetch(`${second.url}/entities/counter/c1`)).json();
+    expect(state).toEqual({ state: { count: 2, applied: [] }, offset: 0, active: false });
+    second.node.proc.kill('SIGINT');
+    expect(await second.node.exited).toEqual({ code: 0, signal: null });
+  }, 60_000);
+});
