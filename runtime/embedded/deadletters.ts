@@ -1,0 +1,108 @@
+/**
+ * Dead letters in the journal's `dead-letters` database, keyed by a sequence number assigned in the
+ * write transaction (last key + 1), so insertion order holds across processes and `list` is a forward
+ * scan. Values are msgpack; every field is rebuilt explicitly on read, so what comes back is exactly the
+ * DeadLetter that went in (an absent key stays `undefined`, the value is a plain Uint8Array).
+ * Dead letters are rare: `list(kind)` filters a full scan rather than keeping a per-kind index.
+ */
+import type { DeadLetter, DeadLetterStore } from '../boundaries.ts';
+import { ArgusError } from '../errors.ts';
+import type { JournalEnv } from './env.ts';
+
+/** The stored shape: msgpack has no `undefined` in maps worth relying on, so a missing key is null. */
+interface StoredDeadLetter {
+  readonly kind: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string | null;
+  readonly reason: string;
+  readonly error: string;
+  readonly attempts: number;
+  readonly at: number;
+  readonly value: Uint8Array;
+}
+
+export class EmbeddedDeadLetterStore implements DeadLetterStore {
+  constructor(private readonly env: JournalEnv) {}
+
+  async ensure(): Promise<void> {
+    this.env.assertOpen('deadLetters');
+  }
+
+  async put(letters: readonly DeadLetter[]): Promise<void> {
+    this.env.assertOpen('deadLetters');
+    if (letters.length === 0) return;
+    const stored = letters.map(toStored);
+    const db = this.env.db.deadLetters;
+    await this.env.write(() => {
+      let next = 0;
+      for (const last of db.getKeys({ reverse: true, limit: 1 })) next = last + 1;
+      for (const letter of stored) db.putSync(next++, letter);
+    });
+  }
+
+  async list(kind?: string): Promise<DeadLetter[]> {
+    this.env.assertOpen('deadLetters');
+    this.env.fresh();
+    const letters: DeadLetter[] = [];
+    for (const { key: seq, value } of this.env.db.deadLetters.getRange({})) {
+      const letter = fromStored(seq, value);
+      if (kind === undefined || letter.kind === kind) letters.push(letter);
+    }
+    return letters;
+  }
+
+  async close(): Promise<void> {
+    if (this.env.isOpen('deadLetters')) await this.env.release('deadLetters');
+  }
+}
+
+const toStored = (letter: DeadLetter): StoredDeadLetter => ({
+  kind: letter.kind,
+  partition: letter.partition,
+  offset: letter.offset,
+  key: letter.key ?? null,
+  reason: letter.reason,
+  error: letter.error,
+  attempts: letter.attempts,
+  at: letter.at,
+  value: letter.value,
+});
+
+/** Checks the decoded msgpack against the stored shape; anything else is a damaged entry. */
+const fromStored = (seq: number, raw: unknown): DeadLetter => {
+  if (typeof raw !== 'object' || raw === null) throw damaged(seq, 'not a map');
+  const r = raw as Record<string, unknown>;
+  const text = (field: string): string => {
+    const v = r[field];
+    if (typeof v !== 'string') throw damaged(seq, field);
+    return v;
+  };
+  const num = (field: string): number => {
+    const v = r[field];
+    if (typeof v !== 'number') throw damaged(seq, field);
+    return v;
+  };
+  const key = r.key;
+  const value = r.value;
+  if (key !== null && typeof key !== 'string') throw damaged(seq, 'key');
+  if (!(value instanceof Uint8Array)) throw damaged(seq, 'value');
+  return {
+    kind: text('kind'),
+    partition: num('partition'),
+    offset: num('offset'),
+    key: key ?? undefined,
+    reason: text('reason'),
+    error: text('error'),
+    attempts: num('attempts'),
+    at: num('at'),
+    // msgpackr decodes bytes to a Buffer that may share memory with its input; hand out an own copy.
+    value: new Uint8Array(value),
+  };
+};
+
+const damaged = (seq: number, field: string): ArgusError =>
+  new ArgusError('ARGUS_ERR_DECODE', `dead letter #${seq} in the embedded journal is damaged (${field})`, {
+    seq,
+    field,
+  });

@@ -1,0 +1,180 @@
+/**
+ * The embedded mailbox: each kind's partitions are logs in the journal's `records` database, with
+ * offsets 0, 1, 2, … per partition, the log end in `heads` and the committed offset in `offsets`.
+ *
+ * Offsets are assigned inside the write transaction that stores the records: read the log end, write
+ * the records after it, write the new end. LMDB lets one writer in at a time across every process that
+ * opened the folder, so two processes appending to one partition cannot both read the same end. Appends
+ * started in the same event turn share that transaction (lmdb-js batching), each as an atomic child, in
+ * the order they were called — group commit without giving up per-append atomicity or order.
+ */
+import type {
+  ConsumeOptions,
+  Consumption,
+  KindTopology,
+  MailboxRecord,
+  MailboxTransport,
+  OutgoingRecord,
+} from '../boundaries.ts';
+import { ArgusError } from '../errors.ts';
+import { decodeRecord, encodeRecord } from './codec.ts';
+import { type ConsumerSettings, EmbeddedConsumption, type PartitionSource } from './consumer.ts';
+import type { JournalEnv } from './env.ts';
+import type { KindRegistry } from './kinds.ts';
+
+export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
+  readonly name = 'embedded';
+  private readonly consumptions = new Set<EmbeddedConsumption>();
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly env: JournalEnv,
+    private readonly kinds: KindRegistry,
+    private readonly settings: ConsumerSettings,
+  ) {}
+
+  async ensureKinds(kinds: readonly KindTopology[]): Promise<void> {
+    this.env.assertOpen('mailbox');
+    await this.kinds.ensure(kinds);
+  }
+
+  async append(kind: string, records: readonly OutgoingRecord[]): Promise<void> {
+    this.env.assertOpen('mailbox');
+    this.kinds.partitionsOf(kind);
+    // Validate and encode before the transaction: nothing that can throw, and no avoidable work, while
+    // every process waits on the write lock.
+    const byPartition = new Map<number, Buffer[]>();
+    for (const record of records) {
+      this.kinds.checkPartition(kind, record.partition);
+      const frame = encodeRecord(record.key, record.value);
+      const frames = byPartition.get(record.partition);
+      if (frames) frames.push(frame);
+      else byPartition.set(record.partition, [frame]);
+    }
+    if (byPartition.size === 0) return;
+    const { records: log, heads, changes } = this.env.db;
+    await this.env.write(() => {
+      for (const [partition, frames] of byPartition) {
+        let next = heads.get([kind, partition]) ?? 0;
+        for (const frame of frames) log.putSync([kind, partition, next++], frame);
+        // The end is written last: readers bound every read by it, so a record is never seen without it.
+        heads.putSync([kind, partition], next);
+      }
+      changes.putSync(kind, (changes.get(kind) ?? 0) + 1);
+    });
+    for (const consumption of this.consumptions) consumption.appended(kind, byPartition.keys());
+  }
+
+  async consume(options: ConsumeOptions): Promise<Consumption> {
+    this.env.assertOpen('mailbox');
+    const counts = new Map(options.kinds.map((kind) => [kind, this.kinds.partitionsOf(kind)]));
+    const maxBatch = options.maxBatch ?? this.settings.maxBatch;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1) {
+      throw new ArgusError('ARGUS_ERR_INVALID_CONFIG', `maxBatch ${maxBatch} must be a positive integer`, {
+        field: 'maxBatch',
+        maxBatch,
+      });
+    }
+    const consumption = new EmbeddedConsumption(this, { ...this.settings, maxBatch }, options, (c) =>
+      this.consumptions.delete(c),
+    );
+    this.consumptions.add(consumption);
+    consumption.start(counts);
+    return consumption;
+  }
+
+  async commit(kind: string, partition: number, nextOffset: number): Promise<void> {
+    this.env.assertOpen('mailbox');
+    this.kinds.checkPartition(kind, partition);
+    if (!Number.isSafeInteger(nextOffset) || nextOffset < 0) {
+      throw new ArgusError(
+        'ARGUS_ERR_INVALID_CONFIG',
+        `cannot commit offset ${nextOffset} of ${kind}/${partition}: an offset is an integer ≥ 0`,
+        { kind, partition, offset: nextOffset },
+      );
+    }
+    // Checked against the end in the same transaction: a commit past the end would silently skip
+    // records appended later.
+    const end = await this.env.write(() => {
+      const end = this.env.db.heads.get([kind, partition]) ?? 0;
+      if (nextOffset <= end) this.env.db.offsets.putSync([kind, partition], nextOffset);
+      return end;
+    });
+    if (nextOffset > end) {
+      throw new ArgusError(
+        'ARGUS_ERR_INVALID_CONFIG',
+        `cannot commit offset ${nextOffset} of ${kind}/${partition}: the log ends at ${end}`,
+        { kind, partition, offset: nextOffset, end },
+      );
+    }
+  }
+
+  async committed(kind: string, partition: number): Promise<number> {
+    this.env.assertOpen('mailbox');
+    this.kinds.checkPartition(kind, partition);
+    return this.committedNow(kind, partition);
+  }
+
+  async endOffset(kind: string, partition: number): Promise<number> {
+    this.env.assertOpen('mailbox');
+    this.kinds.checkPartition(kind, partition);
+    this.env.fresh();
+    return this.end(kind, partition);
+  }
+
+  /**
+   * Stops every consumption first — in-flight batches may still commit and save snapshots — then refuses
+   * further calls and lets the environment close.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([...this.consumptions].map((c) => c.stop()));
+      await this.env.release('mailbox');
+    })();
+    return this.closing;
+  }
+
+  // PartitionSource: synchronous reads for the consumer loops.
+
+  read(kind: string, partition: number, from: number, max: number): MailboxRecord[] {
+    const to = Math.min(this.end(kind, partition), from + max);
+    const records: MailboxRecord[] = [];
+    if (to <= from) return records;
+    let offset = from;
+    for (const { key, value } of this.env.db.records.getRange({
+      start: [kind, partition, from],
+      end: [kind, partition, to],
+    })) {
+      // Offsets are dense by construction; a hole would mean a damaged file, and delivering across it
+      // would break "consecutive records", so stop at it and say so.
+      if (key[2] !== offset) {
+        throw new ArgusError('ARGUS_ERR_DECODE', `record ${offset} of ${kind}/${partition} is missing`, {
+          kind,
+          partition,
+          offset,
+        });
+      }
+      const frame = decodeRecord(value);
+      records.push({ partition, offset, key: frame.key, value: frame.value });
+      offset++;
+    }
+    return records;
+  }
+
+  end(kind: string, partition: number): number {
+    return this.env.db.heads.get([kind, partition]) ?? 0;
+  }
+
+  committedNow(kind: string, partition: number): number {
+    this.env.fresh();
+    return this.env.db.offsets.get([kind, partition]) ?? 0;
+  }
+
+  changes(kind: string): number {
+    return this.env.db.changes.get(kind) ?? 0;
+  }
+
+  fresh(): void {
+    this.env.fresh();
+  }
+}
