@@ -57,6 +57,19 @@ export class StopRequest {
   constructor(readonly done: () => void) {}
 }
 
+/**
+ * A message that wants to know when it reached an incarnation that already ended (crashed or stopped),
+ * instead of being dropped silently: requests with a reply use it to answer "try again".
+ */
+export interface Undeliverable {
+  undeliverable(): void;
+}
+
+const isUndeliverable = (m: unknown): m is Undeliverable =>
+  typeof m === 'object' &&
+  m !== null &&
+  typeof (m as { undeliverable?: unknown }).undeliverable === 'function';
+
 export const tell = <M>(ref: ActorRef<M>, message: M): void => dispatch(ref, message);
 
 export const tellBatch = <M>(ref: ActorRef<M>, messages: readonly M[]): void =>
@@ -155,7 +168,10 @@ const gracefulStop = async (cell: AnyCell, request: StopRequest): Promise<AnyCel
 const receiveFunction = (cell: AnyCell, message: unknown): AnyCell | Promise<AnyCell> => {
   if (cell.starting) return cell.starting.then(() => receiveFunction(cell, message));
   if (message instanceof StopRequest) return gracefulStop(cell, message);
-  if (cell.done) return cell;
+  if (cell.done) {
+    if (isUndeliverable(message)) message.undeliverable();
+    return cell;
+  }
   if (message instanceof Batch) return runMessages(cell, message.messages, 0);
   let next: unknown;
   try {

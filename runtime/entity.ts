@@ -72,12 +72,20 @@ export class Deliver {
     readonly items: readonly EntityItem[],
     readonly reply: (result: DeliverResult) => void,
   ) {}
+
+  /** Reached an incarnation that already ended: index -1 means "deliver again", not a crash. */
+  undeliverable(): void {
+    this.reply({ ok: false, index: -1, error: new Error('the entity had stopped') });
+  }
 }
 
 /** Asks an active entity for its state (inspection, tests). */
 export class ReadState {
   readonly type = 'argus.read-state';
-  constructor(readonly reply: (state: unknown, offset: number) => void) {}
+  constructor(
+    readonly reply: (state: unknown, offset: number) => void,
+    readonly undeliverable: () => void,
+  ) {}
 }
 
 export type EntityMessage = Deliver | ReadState;

@@ -21,9 +21,9 @@ import { type AnyEntityDefinition, defaultParse, type EntityDefinition } from '.
 import { encodeEnvelope, newMessageId, shardOf } from './envelope.ts';
 import { ArgusError, describeError } from './errors.ts';
 import { EventBus, type EventObserver } from './events.ts';
+import { topicNames, validateTopicNames } from './kafka/topics.ts';
 import { nodeTree } from './node-tree.ts';
 import { openBoundaries } from './open-boundaries.ts';
-import { topicNames, validateTopicNames } from './kafka/topics.ts';
 import { ShardRunner } from './shard.ts';
 
 /** The boundary implementations a runtime uses; injected for tests, opened from config otherwise. */

@@ -342,23 +342,28 @@ export class ShardRunner implements ChildObserver {
     return { state: unpack(snap.state), offset: snap.offset };
   }
 
-  /** Current state of an entity: asked of it when active, else read from its snapshot. */
+  /**
+   * Current state of an entity: asked of it when active, else (or when it is between incarnations,
+   * or does not answer within `timeoutMs`) read from its snapshot.
+   */
   async read(key: string, timeoutMs = 5_000): Promise<{ state: unknown; offset: number; active: boolean }> {
     const ref = this.deps.shards().childSupervisor(this.id)?.childRef(key);
     if (ref) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new ArgusError('ARGUS_ERR_TIMEOUT', `entity ${key} did not answer`)),
-          timeoutMs,
-        );
+      const live = await new Promise<{ state: unknown; offset: number } | undefined>((resolve) => {
+        const timer = setTimeout(() => resolve(undefined), timeoutMs);
+        const done = (v: { state: unknown; offset: number } | undefined) => {
+          clearTimeout(timer);
+          resolve(v);
+        };
         tell(
           ref,
-          new ReadState((state, offset) => {
-            clearTimeout(timer);
-            resolve({ state, offset, active: true });
-          }),
+          new ReadState(
+            (state, offset) => done({ state, offset }),
+            () => done(undefined),
+          ),
         );
       });
+      if (live) return { ...live, active: true };
     }
     const fresh = await this.deps.snapshots.openShard(this.definition.kind, this.partition);
     const snap = fresh.get(key);
