@@ -4,6 +4,7 @@
  * opens the boundaries and the supervisor tree and returns once consuming, stop unwinds in reverse.
  */
 
+import { unpack } from 'msgpackr';
 import type { ChildInfo, Supervisor } from '../supervisors/supervisor.ts';
 import { type RunningTree, startTree } from '../supervisors/tree.ts';
 import type {
@@ -294,7 +295,6 @@ export class Runtime {
     if (runner) return runner.read(key);
     if (!this.boundaries) throw new ArgusError('ARGUS_ERR_NOT_STARTED', `runtime is ${this.currentStatus}`);
     const snap = (await this.boundaries.snapshots.openShard(kind, partition)).get(key);
-    const { unpack } = await import('msgpackr');
     return snap
       ? { state: unpack(snap.state), offset: snap.offset, active: false }
       : { state: k.definition.initialState(key), offset: -1, active: false };
