@@ -113,7 +113,7 @@ export const entityActor = (
         msg.reply(cell.state, cell.offset);
         return cell;
       }
-      return applyItems(definition, ctx.id, cell, msg, 0, clock, ctx.reportHealthy);
+      return applyItems(definition, ctx.id, cell, msg, 0, clock, ctx);
     },
   });
 
@@ -124,7 +124,7 @@ const applyItems = (
   msg: Deliver,
   from: number,
   clock: Clock,
-  healthy: () => void,
+  actor: { reportHealthy(): void },
 ): EntityCell | Promise<EntityCell> => {
   const items = msg.items;
   const start = from;
@@ -137,7 +137,7 @@ const applyItems = (
       next = definition.receive(cell.state, item.message, ctx);
     } catch (error) {
       // Records applied before this one are progress: the restart that follows is not a crash loop.
-      if (i > start) healthy();
+      if (i > start) actor.reportHealthy();
       msg.reply({ ok: false, index: i, error });
       throw error;
     }
@@ -146,11 +146,11 @@ const applyItems = (
         (state) => {
           cell.state = state;
           cell.offset = item.offset;
-          healthy();
-          return applyItems(definition, key, cell, msg, i + 1, clock, healthy);
+          actor.reportHealthy();
+          return applyItems(definition, key, cell, msg, i + 1, clock, actor);
         },
         (error) => {
-          if (i > start) healthy();
+          if (i > start) actor.reportHealthy();
           msg.reply({ ok: false, index: i, error });
           throw error;
         },

@@ -6,7 +6,7 @@
  * supervisor: with thousands of children every message to the supervisor copies nact's children Map.
  */
 import nact from 'nact';
-import { type ActorRef, type SpawnedWorker, spawnWorker } from '../runtime/actor.ts';
+import { type ActorRef, spawnWorker, type WorkerParent } from '../runtime/actor.ts';
 import type { Clock, TimerHandle } from '../runtime/boundaries.ts';
 import { ArgusError, describeError } from '../runtime/errors.ts';
 import type { EventBus, LifecyclePhase } from '../runtime/events.ts';
@@ -55,8 +55,8 @@ interface ChildRecord {
   /** Bumped at every start, so a late report from an old incarnation is recognised and ignored. */
   incarnation: number;
   running: RunningChild | undefined;
-  /** Restart times inside the period, for this child's backoff. */
-  restarts: number[];
+  /** Restart times inside the period, for this child's backoff (allocated at the first restart). */
+  restarts: number[] | undefined;
   timer: TimerHandle | undefined;
   /** The backoff the pending restart waits, for the 'restarted' event. */
   delayMs: number;
@@ -102,7 +102,7 @@ type Control = ChildEnded | ChildHealthy | RestartDue | StartChild | TerminateCh
 
 const INTENSITY_ERROR = 'reached_max_restart_intensity';
 
-export class Supervisor {
+export class Supervisor implements WorkerParent {
   readonly ref: ActorRef<Control>;
   private readonly children = new Map<string, ChildRecord>();
   /** Restart times inside the period, over all children (OTP's intensity counts them together). */
@@ -186,7 +186,7 @@ export class Supervisor {
         type: r.spec.type,
         restart: r.spec.restart,
         status: r.status,
-        restarts: r.restarts.length,
+        restarts: r.restarts?.length ?? 0,
         ...(nested ? { children: nested } : {}),
       });
     }
@@ -206,12 +206,12 @@ export class Supervisor {
       else if (msg instanceof Shutdown) msg.reply();
       return;
     }
-    if (msg instanceof ChildEnded) return this.childEnded(msg);
+    if (msg instanceof ChildEnded) return this.onChildEnded(msg);
     if (msg instanceof ChildHealthy) {
       // Backoff measures crashes in a row: a restarted child that handled a message is healthy again.
       // Intensity still counts every restart inside the period (OTP semantics).
       const record = this.children.get(msg.id);
-      if (record && record.incarnation === msg.incarnation) record.restarts = [];
+      if (record && record.incarnation === msg.incarnation) record.restarts = undefined;
       return;
     }
     if (msg instanceof RestartDue) return this.restartDue(msg);
@@ -255,7 +255,7 @@ export class Supervisor {
       status: 'running',
       incarnation: 0,
       running: undefined,
-      restarts: [],
+      restarts: undefined,
       timer: undefined,
       delayMs: 0,
     };
@@ -267,23 +267,21 @@ export class Supervisor {
   private start(record: ChildRecord, restart: boolean): void {
     const incarnation = ++record.incarnation;
     const { spec } = record;
-    const path = `${this.path}/${spec.id}`;
-    const report = (crashed: boolean, error: unknown) =>
-      nact.dispatch(this.ref, new ChildEnded(spec.id, incarnation, crashed, error));
     if (spec.type === 'worker') {
-      const w: SpawnedWorker<unknown> = spawnWorker(
+      record.running = spawnWorker(
         this.ref,
         nactName(spec.id),
         spec.id,
-        path,
+        this.path,
         spec.actor,
         this.env.clock,
-        report,
-        restart ? () => nact.dispatch(this.ref, new ChildHealthy(spec.id, incarnation)) : undefined,
+        this,
+        incarnation,
+        restart,
       );
-      record.running = w;
     } else {
-      const sub = new Supervisor(spec, this.ref, path, this.env, report, spec.observer);
+      const report: ExitListener = (crashed, error) => this.childEnded(spec.id, incarnation, crashed, error);
+      const sub = new Supervisor(spec, this.ref, `${this.path}/${spec.id}`, this.env, report, spec.observer);
       record.running = {
         ref: sub.ref,
         supervisor: sub,
@@ -293,12 +291,23 @@ export class Supervisor {
       };
     }
     record.status = 'running';
-    this.emit(
-      restart ? 'restarted' : 'started',
-      path,
-      restart ? { restarts: record.restarts.length, delayMs: record.delayMs } : {},
-    );
+    if (this.env.events.listening) {
+      this.emit(
+        restart ? 'restarted' : 'started',
+        `${this.path}/${spec.id}`,
+        restart ? { restarts: record.restarts?.length ?? 0, delayMs: record.delayMs } : {},
+      );
+    }
     this.observer.started?.(spec.id, record.running.ref, restart);
+  }
+
+  // WorkerParent: children report through the supervisor's mailbox, so decisions never interleave.
+  childEnded(id: string, incarnation: number, crashed: boolean, error: unknown): void {
+    nact.dispatch(this.ref, new ChildEnded(id, incarnation, crashed, error));
+  }
+
+  childHealthy(id: string, incarnation: number): void {
+    nact.dispatch(this.ref, new ChildHealthy(id, incarnation));
   }
 
   /** Brutal stop of the whole subtree, used when this supervisor itself is being killed. */
@@ -346,7 +355,7 @@ export class Supervisor {
     nact.stop(this.ref);
   }
 
-  private async childEnded(msg: ChildEnded): Promise<void> {
+  private async onChildEnded(msg: ChildEnded): Promise<void> {
     const record = this.children.get(msg.id);
     if (!record || record.incarnation !== msg.incarnation || record.status !== 'running') return;
     const path = `${this.path}/${msg.id}`;
@@ -380,9 +389,10 @@ export class Supervisor {
       const sibling = this.children.get(id);
       if (sibling) await this.stopChild(sibling, 'restart', plan.remove.includes(id) ? 'remove' : 'keep');
     }
-    record.restarts = record.restarts.filter((t) => now - t < periodMs);
-    const delay = backoffDelay(record.restarts.length, this.spec.flags.backoff, this.env.random);
-    record.restarts.push(now);
+    const recent = (record.restarts ?? []).filter((t) => now - t < periodMs);
+    const delay = backoffDelay(recent.length, this.spec.flags.backoff, this.env.random);
+    recent.push(now);
+    record.restarts = recent;
     for (const id of plan.start) {
       const r = this.children.get(id);
       if (r) {
