@@ -70,10 +70,18 @@ const isUndeliverable = (m: unknown): m is Undeliverable =>
   m !== null &&
   typeof (m as { undeliverable?: unknown }).undeliverable === 'function';
 
-export const tell = <M>(ref: ActorRef<M>, message: M): void => dispatch(ref, message);
+/**
+ * The sender passed with every message. nact's dispatch otherwise allocates a fresh `Nobody` (three
+ * objects) per message; Argus actors never read the sender (requests carry their reply target).
+ */
+const NOBODY = new nact.Nobody();
+// nact's dispatch takes the sender as a third argument; its typings leave it out.
+const dispatchFrom = dispatch as <T>(actor: nact.Ref<T>, message: T, sender: nact.Ref<unknown>) => void;
+
+export const tell = <M>(ref: ActorRef<M>, message: M): void => dispatchFrom(ref, message, NOBODY);
 
 export const tellBatch = <M>(ref: ActorRef<M>, messages: readonly M[]): void =>
-  dispatch(ref, new Batch(messages));
+  dispatchFrom(ref as nact.Ref<unknown>, new Batch(messages), NOBODY);
 
 /**
  * Whoever supervises a worker. Told once when an incarnation ends by itself (crashed: a throw or a
