@@ -1,20 +1,10 @@
 /** Misuse of the embedded journal: each case throws a coded ArgusError whose message names the culprit. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type EmbeddedJournal, openJournal } from '../../runtime/embedded/journal.ts';
+import { openJournal } from '../../runtime/embedded/journal.ts';
 import { ArgusError, type ErrorCode } from '../../runtime/errors.ts';
-import { removeTempDirs, tempDir } from './helpers.ts';
+import { closeJournals, journalAt, tempDir } from './helpers.ts';
 
-const open: EmbeddedJournal[] = [];
-const journalAt = (dir: string = tempDir()): EmbeddedJournal => {
-  const journal = openJournal(dir);
-  open.push(journal);
-  return journal;
-};
-
-afterEach(async () => {
-  for (const journal of open.splice(0)) await journal.close();
-  removeTempDirs();
-});
+afterEach(closeJournals);
 
 /** Asserts that `action` throws or rejects with `code` and a message containing every one of `names`. */
 const expectError = async (action: () => unknown, code: ErrorCode, ...names: string[]): Promise<void> => {

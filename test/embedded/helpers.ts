@@ -13,6 +13,7 @@ import type {
   MailboxTransport,
   PartitionRef,
 } from '../../runtime/boundaries.ts';
+import { type EmbeddedJournal, openJournal } from '../../runtime/embedded/journal.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../..');
@@ -156,3 +157,18 @@ export class Child {
     if (code !== 0) throw new Error(`child exited with ${code ?? signal}; stderr: ${this.stderr}`);
   }
 }
+
+const opened: EmbeddedJournal[] = [];
+
+/** Opens a journal that closeJournals() closes (call it in afterEach). */
+export const journalAt = (dir: string = tempDir()): EmbeddedJournal => {
+  const journal = openJournal(dir);
+  opened.push(journal);
+  return journal;
+};
+
+/** Closes every journal opened by journalAt, then removes the temp folders. */
+export const closeJournals = async (): Promise<void> => {
+  for (const journal of opened.splice(0)) await journal.close();
+  removeTempDirs();
+};

@@ -1,20 +1,10 @@
 /** Snapshots and dead letters in the embedded journal. */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DeadLetter } from '../../runtime/boundaries.ts';
-import { type EmbeddedJournal, openJournal } from '../../runtime/embedded/journal.ts';
-import { removeTempDirs, tempDir } from './helpers.ts';
+import { openJournal } from '../../runtime/embedded/journal.ts';
+import { closeJournals, journalAt, tempDir } from './helpers.ts';
 
-const open: EmbeddedJournal[] = [];
-const journalAt = (dir: string): EmbeddedJournal => {
-  const journal = openJournal(dir);
-  open.push(journal);
-  return journal;
-};
-
-afterEach(async () => {
-  for (const journal of open.splice(0)) await journal.close();
-  removeTempDirs();
-});
+afterEach(closeJournals);
 
 const bytes = (text: string): Uint8Array => new Uint8Array(Buffer.from(text));
 

@@ -29,24 +29,13 @@ export const consumeUntil = async (
   done: (recorded: Recorded) => boolean,
   timeoutMs = 20_000,
 ): Promise<Recorded> => {
-  const recorded: Recorded = { batches: [], assigned: [], revoked: [] };
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => {
     finish = resolve;
   });
-  const consumption = await mailbox.consume({
-    ...options,
-    onAssigned: async (ref, startOffset) => {
-      recorded.assigned.push({ ref, startOffset });
-    },
-    onRevoked: async (ref) => {
-      recorded.revoked.push(ref);
-    },
-    onBatch: async (batch) => {
-      recorded.batches.push(batch);
-      await options.onBatch?.(batch, recorded);
-      if (done(recorded)) finish();
-    },
+  const { recorded, stop } = await recordingConsumer(mailbox, options, async (batch, r) => {
+    await options.onBatch?.(batch, r);
+    if (done(r)) finish();
   });
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -61,7 +50,7 @@ export const consumeUntil = async (
     ]);
   } finally {
     clearTimeout(timer);
-    await consumption.stop();
+    await stop();
   }
   return recorded;
 };
@@ -70,19 +59,11 @@ export const consumeUntil = async (
 export const describeRecords = (batches: readonly MailboxBatch[]): string[] =>
   batches.flatMap((b) => b.records.map((r) => `${r.partition}:${r.offset}:${r.key}:${text(r.value)}`));
 
-/** Polls `condition` every 20 ms until it holds; fails naming `what` after `timeoutMs`. */
-export const waitFor = async (what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-};
-
-/** A consumption that records everything until stopped. */
+/** A consumption that records everything until stopped; `then` runs after each batch is recorded. */
 export const recordingConsumer = async (
   mailbox: MailboxTransport,
   options: Omit<ConsumeOptions, 'onAssigned' | 'onRevoked' | 'onBatch'>,
+  then?: (batch: MailboxBatch, recorded: Recorded) => Promise<void>,
 ): Promise<{ recorded: Recorded; stop(): Promise<void> }> => {
   const recorded: Recorded = { batches: [], assigned: [], revoked: [] };
   const consumption = await mailbox.consume({
@@ -95,7 +76,10 @@ export const recordingConsumer = async (
     },
     onBatch: async (batch) => {
       recorded.batches.push(batch);
+      await then?.(batch, recorded);
     },
   });
   return { recorded, stop: () => consumption.stop() };
 };
+
+export { waitFor } from '../helpers/wait.ts';
