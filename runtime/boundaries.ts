@@ -141,6 +141,35 @@ export interface DeadLetterStore {
   close(): Promise<void>;
 }
 
+/**
+ * What a shard makes durable after a batch: its entities' new snapshots, its dead letters, and the
+ * mailbox offset past the batch. A writer makes all three durable together, or none of them.
+ */
+export interface Checkpoint {
+  readonly snapshots: readonly Snapshot[];
+  readonly deadLetters: readonly DeadLetter[];
+  /** Every record of the partition before this offset is done with. */
+  readonly nextOffset: number;
+}
+
+/**
+ * The only way a shard's owner writes its progress (DESIGN.md, contracts 1 and 4). Opening one fences
+ * every earlier writer of the same shard: once `open` resolved here, a write through a writer opened
+ * before (a zombie owner's) fails with ARGUS_ERR_FENCED instead of landing.
+ */
+export interface ShardWriter {
+  /** Resolves when the checkpoint is durable; on rejection nothing of it is visible. */
+  write(checkpoint: Checkpoint): Promise<void>;
+  /** Releases the writer (after the last write); never fences anyone. */
+  close(): Promise<void>;
+}
+
+export interface CheckpointStore {
+  /** Opens the writer of a shard, fencing earlier ones. */
+  open(kind: string, partition: number): Promise<ShardWriter>;
+  close(): Promise<void>;
+}
+
 /** Time, injected. Logic never reads Date.now() itself. */
 export interface Clock {
   /** Wall-clock milliseconds since the epoch. */

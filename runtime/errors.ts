@@ -18,6 +18,9 @@ export const ErrorCodes = {
   ARGUS_ERR_TIMEOUT: 'an operation did not finish in time',
   ARGUS_ERR_TRANSPORT: 'the mailbox transport failed',
   ARGUS_ERR_STORE_CLOSED: 'the store is closed',
+  ARGUS_ERR_FENCED: 'a newer owner of the shard fenced this writer',
+  ARGUS_ERR_UNREACHABLE: 'the node that owns the entity did not answer',
+  ARGUS_ERR_COORDINATION: 'the cluster coordinator (etcd) failed',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
