@@ -13,6 +13,7 @@ const benchmarks: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   mailbox: () => import('./mailbox.ts'),
   restart: () => import('./restart.ts'),
   'entity-memory': () => import('./entity-memory.ts'),
+  rebalance: () => import('./rebalance.ts'),
 };
 
 const usage = async (problem: string): Promise<never> => {
