@@ -179,13 +179,12 @@ const journalPeer = async (dir: string): Promise<Peer> => {
   await journal.mailbox.ensureKinds([{ kind: KIND, partitions: SHARDS }]);
   const consumption = await journal.mailbox.consume({
     kinds: [KIND],
-    onAssigned: async () => {},
-    onRevoked: async () => {},
     onBatch: async ({ partition, records }) => {
       peerSaw(records.map((r: MailboxRecord) => r.value));
       await journal.mailbox.commit(KIND, partition, records[records.length - 1]!.offset + 1);
     },
   });
+  for (let partition = 0; partition < SHARDS; partition++) consumption.assign({ kind: KIND, partition }, 0);
   return {
     send: (from, to, sentAt) => journal.mailbox.append(KIND, envelopes(from, to, sentAt)),
     close: async () => {

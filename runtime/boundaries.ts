@@ -41,29 +41,36 @@ export interface PartitionRef {
 }
 
 export interface ConsumeOptions {
-  /** Kinds whose partitions this node may be given. */
+  /** Kinds whose partitions may be assigned to this consumption. */
   readonly kinds: readonly string[];
-  /**
-   * Which partitions of a kind this node owns. Called at assignment time; the embedded transport owns
-   * every partition. (Issue 3 plugs placement in here.)
-   */
-  readonly owns?: (ref: PartitionRef) => boolean;
-  /** Called before the first batch of a newly assigned partition, with the offset consumption starts at. */
-  readonly onAssigned: (ref: PartitionRef, startOffset: number) => Promise<void>;
-  /** Called when a partition is taken away (rebalance, stop). No batch of it is in flight after this. */
-  readonly onRevoked: (ref: PartitionRef) => Promise<void>;
   /**
    * Called with batches of one partition strictly one at a time: the next batch of the same partition
    * is not delivered until the returned promise settles. Different partitions may run concurrently.
-   * A rejected promise re-delivers from the last committed offset after a short pause.
+   * A rejected promise re-delivers the same records (from the batch's first offset) after a short pause.
    */
   readonly onBatch: (batch: MailboxBatch) => Promise<void>;
   /** Largest batch handed to onBatch. */
   readonly maxBatch?: number;
+  /** Problems that do not stop consumption (a failed fetch, a lost broker), for people to see. */
+  readonly report?: (problem: string) => void;
 }
 
+/**
+ * A running consumption. It delivers nothing until partitions are assigned to it: the runtime assigns
+ * exactly the shards this node owns (all of them in embedded mode; those etcd's placement gives it in a
+ * cluster), so the transport never decides ownership itself.
+ */
 export interface Consumption {
-  /** Stops delivering; resolves after in-flight batches settled and onRevoked ran for every partition. */
+  /** Starts delivering the partition's records from `fromOffset`. Assigning an assigned partition is an error. */
+  assign(ref: PartitionRef, fromOffset: number): void;
+  /**
+   * Stops delivering the partition. Resolves once no batch of it is in flight and none will be
+   * delivered; a no-op for a partition not assigned.
+   */
+  revoke(ref: PartitionRef): Promise<void>;
+  /** The partitions assigned now. */
+  assigned(): PartitionRef[];
+  /** Stops delivering everything; resolves after in-flight batches settled. */
   stop(): Promise<void>;
 }
 
@@ -77,11 +84,16 @@ export interface MailboxTransport {
   ensureKinds(kinds: readonly KindTopology[]): Promise<void>;
   /** Appends records to a kind's mailbox; resolves when they are durable, in order per partition. */
   append(kind: string, records: readonly OutgoingRecord[]): Promise<void>;
-  /** Starts consuming; each partition starts at its committed offset (0 if none). */
+  /** The kind's partition (shard) count; ARGUS_ERR_UNKNOWN_KIND if its mailbox does not exist. */
+  partitionCount(kind: string): Promise<number>;
+  /** Starts a consumption; partitions are then assigned to it explicitly. */
   consume(options: ConsumeOptions): Promise<Consumption>;
   /** Records that every record of the partition before `nextOffset` is done with. Durable on resolve. */
   commit(kind: string, partition: number, nextOffset: number): Promise<void>;
-  /** The committed next offset of a partition, 0 if none. */
+  /**
+   * Where consumption of a partition resumes: its committed next offset, or the log start when nothing
+   * was committed (0 unless retention removed records).
+   */
   committed(kind: string, partition: number): Promise<number>;
   /** The offset the next appended record of the partition will get (the log end). */
   endOffset(kind: string, partition: number): Promise<number>;
@@ -182,4 +194,67 @@ export interface Clock {
 
 export interface TimerHandle {
   readonly id: unknown;
+}
+
+/** A member of the cluster as it registered itself. */
+export interface MemberInfo {
+  readonly id: string;
+  /** host:port of the node's peer endpoint (ask, inspector), when it serves one. */
+  readonly address: string | undefined;
+  readonly version: string;
+  /** Capacity weight: a member with weight 2 gets about twice the shards of one with weight 1. */
+  readonly weight: number;
+  /** The entity kinds it runs, with their shard counts. */
+  readonly kinds: Readonly<Record<string, number>>;
+  /** Wall-clock ms when it joined. */
+  readonly joinedAt: number;
+}
+
+export interface ShardOwner {
+  /** The member the placement gives the shard to; undefined when no member can take it. */
+  readonly node: string | undefined;
+  /** The placement epoch (etcd revision) at which this owner was assigned. */
+  readonly epoch: number;
+}
+
+export type CoordinatorStatus = 'starting' | 'active' | 'fenced' | 'stopped';
+
+/** What the coordinator knows: readable through `runtime.cluster()`. */
+export interface ClusterView {
+  readonly coordinator: 'local' | 'etcd';
+  readonly nodeId: string;
+  readonly status: CoordinatorStatus;
+  readonly leader: string | undefined;
+  /** The placement's epoch: the etcd revision of the last placement write (0 locally). */
+  readonly epoch: number;
+  readonly members: readonly MemberInfo[];
+  /** kind → owner of each shard. */
+  readonly placement: Readonly<Record<string, readonly ShardOwner[]>>;
+  /** The shards running on this node, with the epoch each was acquired at. */
+  readonly running: readonly (PartitionRef & { readonly epoch: number })[];
+}
+
+/** The node's side of ownership: the runtime starts and stops shards when the coordinator says so. */
+export interface ShardHost {
+  /**
+   * Start the shard: fence earlier writers, load snapshots, consume from the committed offset.
+   * A rejection means "not now": the coordinator tries again later while it still owns the shard.
+   */
+  acquire(ref: PartitionRef, epoch: number): Promise<void>;
+  /** Stop the shard gracefully: no new batches, the one in flight finished and committed, closed. */
+  release(ref: PartitionRef, reason: string): Promise<void>;
+}
+
+/** Who runs which shard (DESIGN.md, contract 4): etcd in a cluster, everything-here on one node. */
+export interface Coordinator {
+  readonly name: 'local' | 'etcd';
+  /** Joins and starts acquiring the shards it owns; resolves once joined (shards follow). */
+  start(host: ShardHost, self: Omit<MemberInfo, 'joinedAt'>): Promise<void>;
+  view(): ClusterView;
+  /** The member that owns the shard by the current placement, if any. */
+  ownerOf(kind: string, partition: number): MemberInfo | undefined;
+  /** The shard's writer was fenced: another node writes it now. The coordinator releases it here. */
+  fenced(ref: PartitionRef): void;
+  /** Releases every shard (handoff), leaves the cluster. */
+  stop(): Promise<void>;
 }

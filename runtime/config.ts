@@ -9,6 +9,7 @@ import { ArgusError } from './errors.ts';
 const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const brokerPattern = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
 const prefixPattern = /^[A-Za-z0-9][A-Za-z0-9-]{0,99}$/;
+const etcdEndpointPattern = /^https?:\/\/[A-Za-z0-9.-]+:\d{1,5}$|^https?:\/\/\[[0-9a-fA-F:]+\]:\d{1,5}$/;
 
 const backoffSchema = z
   .object({
@@ -94,6 +95,44 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Cluster mode (with mode 'kafka'): membership, leader election and shard placement in etcd.
+     * Without it a Kafka-mode node owns every shard alone.
+     */
+    cluster: z
+      .object({
+        etcd: z
+          .object({
+            endpoints: z.array(z.string().regex(etcdEndpointPattern, 'must be http(s)://host:port')).min(1),
+            /** Key prefix: keys live under `/<prefix>/`. Default: kafka.topicPrefix. */
+            prefix: z.string().regex(prefixPattern, 'must be letters, digits and - (1-100)').optional(),
+            /** How long one etcd call may take before it counts as failed. */
+            callTimeoutMs: z.number().int().min(100).max(60_000).default(1_500),
+          })
+          .strict(),
+        /** Membership lease TTL in seconds: how soon a dead node's shards move. etcd's minimum is 2. */
+        leaseTtlS: z.number().int().min(2).max(600).default(5),
+        /** A node that cannot renew its lease stops its shards this long before the lease could expire. */
+        fenceMarginMs: z.number().int().min(100).default(1_000),
+        /** Capacity weight: a node with weight 2 gets about twice the shards of one with weight 1. */
+        weight: z.number().positive().max(1_000).default(1),
+        /** Where the peer endpoint (ask, inspector) listens; port 0 picks a free one. */
+        listen: z
+          .object({
+            host: z.string().default('127.0.0.1'),
+            port: z.number().int().min(0).max(65_535).default(0),
+          })
+          .strict()
+          .prefault({}),
+        /** host:port other nodes reach the peer endpoint at; default the listen address. */
+        advertise: z.string().regex(brokerPattern, 'must be host:port').optional(),
+        /** The leader waits this long for membership to settle before it writes a new placement. */
+        settleMs: z.number().int().min(0).max(60_000).default(200),
+        /** How long `ask` waits for the owning node. */
+        askTimeoutMs: z.number().int().min(1).default(5_000),
+      })
+      .strict()
+      .optional(),
     http: z
       .union([
         z.literal(false),
@@ -110,6 +149,18 @@ export const configSchema = z
   .superRefine((c, ctx) => {
     if (c.mode === 'kafka' && !c.kafka)
       ctx.addIssue({ code: 'custom', path: ['kafka'], message: "is required when mode is 'kafka'" });
+    if (c.cluster && c.mode !== 'kafka')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster'],
+        message: "needs mode 'kafka' (the mailbox must be shared)",
+      });
+    if (c.cluster && c.cluster.fenceMarginMs >= (c.cluster.leaseTtlS * 1000 * 2) / 3)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster', 'fenceMarginMs'],
+        message: `must be under two thirds of the lease TTL (${Math.floor((c.cluster.leaseTtlS * 2000) / 3)} ms): the lease is renewed every third of it`,
+      });
   });
 
 export type ArgusConfig = z.output<typeof configSchema>;

@@ -33,7 +33,55 @@ export interface DeadLetterEvent {
   readonly at: number;
 }
 
-export type ArgusEvent = LifecycleEvent | DeadLetterEvent;
+/** Something the cluster coordinator did or saw (membership, leadership, placement, fencing). */
+export interface ClusterEvent {
+  readonly type: '@argus.cluster';
+  readonly event:
+    | 'joined'
+    | 'member-joined'
+    | 'member-left'
+    | 'leader'
+    | 'placement'
+    | 'shard-acquired'
+    | 'shard-released'
+    | 'fenced'
+    | 'rejoined'
+    | 'etcd-unreachable'
+    | 'etcd-reachable'
+    | 'transport-unreachable'
+    | 'transport-reachable';
+  /** The node reporting it. */
+  readonly node: string;
+  readonly at: number;
+  /** The member concerned (joined/left/leader). */
+  readonly member?: string;
+  readonly kind?: string;
+  readonly partition?: number;
+  /** The placement epoch (etcd revision) it happened at. */
+  readonly epoch?: number;
+  /** Human-readable detail: why a shard was released, what failed. */
+  readonly detail?: string;
+}
+
+/**
+ * One batch a shard processed and made durable: which node, at which placement epoch, which records,
+ * and when (wall-clock ms) processing started and its checkpoint was durable. Tests use it to prove no
+ * shard was ever processed by two nodes at once.
+ */
+export interface BatchEvent {
+  readonly type: '@argus.batch';
+  readonly node: string;
+  readonly kind: string;
+  readonly partition: number;
+  readonly epoch: number;
+  readonly firstOffset: number;
+  readonly lastOffset: number;
+  readonly records: number;
+  readonly startedAt: number;
+  readonly committedAt: number;
+}
+
+export type ArgusEvent = LifecycleEvent | DeadLetterEvent | ClusterEvent | BatchEvent;
 
 export type EventObserver = (event: ArgusEvent) => void;
 

@@ -1,4 +1,5 @@
 /** Opens the boundary implementations the configuration names: the LMDB journal or Kafka. */
+import { SequentialCheckpointStore } from './checkpoints.ts';
 import type { ArgusConfig } from './config.ts';
 import type { Boundaries } from './runtime.ts';
 
@@ -14,6 +15,7 @@ export const openBoundaries = async (config: ArgusConfig): Promise<Boundaries> =
       mailbox: journal.mailbox,
       snapshots: journal.snapshots,
       deadLetters: journal.deadLetters,
+      checkpoints: new SequentialCheckpointStore(journal.mailbox, journal.snapshots, journal.deadLetters),
       close: () => journal.close(),
     };
   }

@@ -8,35 +8,48 @@ import { unpack } from 'msgpackr';
 import type { ChildInfo, Supervisor } from '../supervisors/supervisor.ts';
 import { type RunningTree, startTree } from '../supervisors/tree.ts';
 import type {
+  CheckpointStore,
   Clock,
+  ClusterView,
   Consumption,
+  Coordinator,
   DeadLetter,
   DeadLetterStore,
   MailboxTransport,
   OutgoingRecord,
+  PartitionRef,
+  ShardWriter,
   SnapshotStore,
 } from './boundaries.ts';
 import { realClock } from './clock.ts';
 import { type ArgusConfig, parseConfig } from './config.ts';
 import { type AnyEntityDefinition, defaultParse, type EntityDefinition } from './entity.ts';
 import { encodeEnvelope, newMessageId, shardOf } from './envelope.ts';
-import { ArgusError, describeError } from './errors.ts';
+import { ArgusError, describeError, isArgusError } from './errors.ts';
 import { EventBus, type EventObserver } from './events.ts';
 import { topicNames, validateTopicNames } from './kafka/topics.ts';
+import { LocalCoordinator } from './local-coordinator.ts';
 import { nodeTree } from './node-tree.ts';
 import { openBoundaries } from './open-boundaries.ts';
+import { type AskRequest, askPeer, type PeerServer, startPeerServer } from './peer.ts';
 import { ShardRunner } from './shard.ts';
+
+/** The version nodes advertise in their membership record. */
+export const ARGUS_VERSION = '0.1.0';
 
 /** The boundary implementations a runtime uses; injected for tests, opened from config otherwise. */
 export interface Boundaries {
   readonly mailbox: MailboxTransport;
   readonly snapshots: SnapshotStore;
   readonly deadLetters: DeadLetterStore;
+  readonly checkpoints: CheckpointStore;
   close(): Promise<void>;
 }
 
 export interface RuntimeOptions {
   readonly boundaries?: Boundaries;
+  /** Who decides which shards run here; default from the configuration (etcd with `cluster`, else local). */
+  readonly coordinator?: Coordinator;
   readonly clock?: Clock;
   readonly random?: () => number;
 }
@@ -64,6 +77,19 @@ export interface ShardInfo {
   readonly kind: string;
   readonly partition: number;
   readonly active: number;
+  /** The placement epoch the shard was acquired at. */
+  readonly epoch: number;
+}
+
+export interface ShardLag {
+  readonly kind: string;
+  readonly partition: number;
+  /** The next offset after the last checkpoint (where a new owner would resume). */
+  readonly committed: number;
+  /** The log end: the offset the next appended record will get. */
+  readonly end: number;
+  /** Records appended and not yet processed and committed. */
+  readonly lag: number;
 }
 
 export interface Inspection {
@@ -88,7 +114,11 @@ export class Runtime {
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly kinds = new Map<string, { definition: AnyEntityDefinition; shards: number }>();
-  private readonly runners = new Map<string, ShardRunner>();
+  private readonly runners = new Map<string, { runner: ShardRunner; writer: ShardWriter; epoch: number }>();
+  /** Shards being acquired or released right now: a second call waits for the first. */
+  private readonly transitions = new Map<string, Promise<void>>();
+  private coordinator: Coordinator | undefined;
+  private peer: PeerServer | undefined;
   private readonly pending = new Map<string, PendingSend>();
   private flushScheduled = false;
   private boundaries: Boundaries | undefined;
@@ -181,25 +211,31 @@ export class Runtime {
       this.consumption = await this.boundaries.mailbox.consume({
         kinds: [...this.kinds.keys()],
         maxBatch: this.config.delivery.maxBatch,
-        onAssigned: (ref) =>
-          this.reported(
-            `opening shard ${ref.kind}/${ref.partition}`,
-            this.openShard(ref.kind, ref.partition),
-          ),
-        onRevoked: (ref) =>
-          this.reported(
-            `closing shard ${ref.kind}/${ref.partition}`,
-            this.closeShard(ref.kind, ref.partition),
-          ),
-        onBatch: (batch) => {
-          const runner = this.runners.get(`${batch.kind}/${batch.partition}`);
-          const work = runner
-            ? runner.process(batch)
-            : Promise.reject(new Error(`shard ${batch.kind}/${batch.partition} is not open here`));
-          return this.reported(`batch of shard ${batch.kind}/${batch.partition} (retried)`, work);
-        },
+        onBatch: (batch) => this.processBatch(batch.kind, batch.partition, batch),
+        report: (problem) => this.warn('consuming the mailbox', new Error(problem)),
       });
+      const cluster = this.config.cluster;
+      if (cluster) {
+        this.peer = await startPeerServer(cluster.listen.host, cluster.listen.port, (ask) =>
+          this.answerLocally(ask),
+        );
+      }
+      this.coordinator = this.options.coordinator ?? (await this.openCoordinator());
+      // Running before the coordinator starts: shards it hands over while joining must be accepted.
       this.currentStatus = 'running';
+      await this.coordinator.start(
+        {
+          acquire: (ref, epoch) => this.acquire(ref, epoch),
+          release: (ref, reason) => this.release(ref, reason),
+        },
+        {
+          id: this.nodeId,
+          address: cluster?.advertise ?? this.peer?.address,
+          version: ARGUS_VERSION,
+          weight: cluster?.weight ?? 1,
+          kinds: Object.fromEntries([...this.kinds].map(([kind, k]) => [kind, k.shards])),
+        },
+      );
     } catch (e) {
       await this.unwind();
       this.currentStatus = 'failed';
@@ -291,7 +327,7 @@ export class Runtime {
     if (!k)
       throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered`, { kind });
     const partition = shardOf(key, k.shards);
-    const runner = this.runners.get(`${kind}/${partition}`);
+    const runner = this.runners.get(`${kind}/${partition}`)?.runner;
     if (runner) return runner.read(key);
     if (!this.boundaries) throw new ArgusError('ARGUS_ERR_NOT_STARTED', `runtime is ${this.currentStatus}`);
     const snap = (await this.boundaries.snapshots.openShard(kind, partition)).get(key);
@@ -312,10 +348,11 @@ export class Runtime {
       mode: this.config.mode,
       status: this.currentStatus,
       kinds: [...this.kinds.entries()].map(([kind, k]) => ({ kind, shards: k.shards })),
-      shards: [...this.runners.values()].map((r) => ({
-        kind: r.definition.kind,
-        partition: r.partition,
-        active: r.activeCount,
+      shards: [...this.runners.values()].map(({ runner, epoch }) => ({
+        kind: runner.definition.kind,
+        partition: runner.partition,
+        active: runner.activeCount,
+        epoch,
       })),
       tree: this.tree?.describe(),
     };
@@ -331,12 +368,19 @@ export class Runtime {
   }
 
   private async unwind(): Promise<void> {
+    // The coordinator hands every shard off first (each one's batch in flight finishes and commits).
+    const coordinator = this.coordinator;
+    this.coordinator = undefined;
+    await coordinator?.stop().catch((e) => this.warn('leaving the cluster', e));
     const consumption = this.consumption;
     this.consumption = undefined;
     await consumption?.stop().catch((e) => this.warn('stopping consumption', e));
-    for (const runner of [...this.runners.values()])
-      await runner.close().catch((e) => this.warn('closing a shard', e));
-    this.runners.clear();
+    for (const key of [...this.runners.keys()]) {
+      const [kind, partition] = splitShardId(key);
+      await this.release({ kind, partition }, 'stopping').catch((e) => this.warn('closing a shard', e));
+    }
+    await this.peer?.close().catch((e) => this.warn('closing the peer endpoint', e));
+    this.peer = undefined;
     await this.tree?.stop().catch((e) => this.warn('stopping the supervisor tree', e));
     this.tree = undefined;
     const b = this.boundaries;
@@ -352,14 +396,6 @@ export class Runtime {
     this.currentStatus = 'failed';
   }
 
-  /** Passes the outcome through, reporting a failure: the transport retries, people should see why. */
-  private reported(what: string, work: Promise<void>): Promise<void> {
-    return work.catch((e) => {
-      if (this.currentStatus === 'running' || this.currentStatus === 'starting') this.warn(what, e);
-      throw e;
-    });
-  }
-
   private warn(what: string, e: unknown): void {
     process.emitWarning(`argus ${this.nodeId}: ${what} failed: ${describeError(e).message}`);
   }
@@ -370,39 +406,224 @@ export class Runtime {
     return s;
   }
 
-  private async openShard(kind: string, partition: number): Promise<void> {
-    const k = this.kinds.get(kind);
-    const b = this.boundaries;
-    if (!k || !b) throw new Error(`cannot open shard ${kind}/${partition}`);
-    const runner = new ShardRunner(
-      k.definition,
-      partition,
-      k.shards,
-      {
-        maxAttempts: this.config.deadLetter.maxAttempts,
-        deliveryTimeoutMs: this.config.delivery.timeoutMs,
-        idleMs: this.config.passivation.idleMs,
-        supervision: this.config.supervision.shard,
-      },
-      {
-        mailbox: b.mailbox,
-        snapshots: b.snapshots,
-        deadLetters: b.deadLetters,
-        events: this.events,
-        clock: this.clock,
-        shards: () => this.shardsSupervisor(),
-      },
-    );
-    await runner.open();
-    this.runners.set(`${kind}/${partition}`, runner);
+  private async openCoordinator(): Promise<Coordinator> {
+    const cluster = this.config.cluster;
+    if (!cluster)
+      return new LocalCoordinator(
+        () => this.clock.now(),
+        (m) => this.warn('coordination', new Error(m)),
+      );
+    const { EtcdCoordinator } = await import('../cluster/coordinator.ts');
+    return new EtcdCoordinator({
+      endpoints: cluster.etcd.endpoints,
+      prefix: cluster.etcd.prefix ?? this.config.kafka?.topicPrefix ?? 'argus',
+      callTimeoutMs: cluster.etcd.callTimeoutMs,
+      leaseTtlS: cluster.leaseTtlS,
+      fenceMarginMs: cluster.fenceMarginMs,
+      settleMs: cluster.settleMs,
+      clock: this.clock,
+      events: this.events,
+      warn: (m) => this.warn('coordination', new Error(m)),
+    });
   }
 
-  private async closeShard(kind: string, partition: number): Promise<void> {
-    const runner = this.runners.get(`${kind}/${partition}`);
-    this.runners.delete(`${kind}/${partition}`);
-    await runner?.close();
+  /** What the coordinator knows: members, leader, placement with epochs, the shards running here. */
+  cluster(): ClusterView {
+    if (!this.coordinator) throw new ArgusError('ARGUS_ERR_NOT_STARTED', `runtime is ${this.currentStatus}`);
+    return this.coordinator.view();
+  }
+
+  /** Consumer lag of every shard running on this node. */
+  async lag(): Promise<ShardLag[]> {
+    const mailbox = this.boundaries?.mailbox;
+    if (!mailbox) throw new ArgusError('ARGUS_ERR_NOT_STARTED', `runtime is ${this.currentStatus}`);
+    const running = [...this.runners.values()];
+    return Promise.all(
+      running.map(async ({ runner }) => {
+        const kind = runner.definition.kind;
+        const end = await mailbox.endOffset(kind, runner.partition);
+        const committed =
+          runner.committedOffset >= 0
+            ? runner.committedOffset
+            : await mailbox.committed(kind, runner.partition);
+        return { kind, partition: runner.partition, committed, end, lag: Math.max(0, end - committed) };
+      }),
+    );
+  }
+
+  /**
+   * Asks the entity's owning node for its answer to `query` (its kind's `query` handler; without one,
+   * `{ state, offset }`). Rejects with ARGUS_ERR_UNREACHABLE when the shard has no owner or the owner
+   * does not answer within `timeoutMs`.
+   */
+  async ask(
+    kind: string,
+    key: string,
+    query: unknown = null,
+    options: { timeoutMs?: number } = {},
+  ): Promise<unknown> {
+    const k = this.kinds.get(kind);
+    if (!k)
+      throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered`, { kind });
+    if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH)
+      throw new ArgusError(
+        'ARGUS_ERR_INVALID_KEY',
+        `entity key must be a string of 1-${MAX_KEY_LENGTH} characters`,
+        {
+          kind,
+          key,
+        },
+      );
+    const coordinator = this.coordinator;
+    if (!coordinator || this.currentStatus !== 'running')
+      throw new ArgusError('ARGUS_ERR_NOT_STARTED', `cannot ask: runtime is ${this.currentStatus}`);
+    const partition = shardOf(key, k.shards);
+    const owner = coordinator.ownerOf(kind, partition);
+    if (!owner)
+      throw new ArgusError(
+        'ARGUS_ERR_UNREACHABLE',
+        `shard ${kind}/${partition} of '${key}' has no owner right now`,
+        {
+          kind,
+          key,
+          partition,
+        },
+      );
+    if (owner.id === this.nodeId) return this.answerLocally({ kind, key, query });
+    if (!owner.address)
+      throw new ArgusError(
+        'ARGUS_ERR_UNREACHABLE',
+        `node '${owner.id}' owns ${kind}/${key} but serves no peer endpoint`,
+        {
+          node: owner.id,
+        },
+      );
+    return askPeer(
+      owner.id,
+      owner.address,
+      { kind, key, query },
+      options.timeoutMs ?? this.config.cluster?.askTimeoutMs ?? 5_000,
+    );
+  }
+
+  /** Answers an ask for an entity of a shard running here. */
+  private async answerLocally(ask: AskRequest): Promise<unknown> {
+    const k = this.kinds.get(ask.kind);
+    if (!k)
+      throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${ask.kind}' is registered`, {
+        kind: ask.kind,
+      });
+    const partition = shardOf(ask.key, k.shards);
+    const running = this.runners.get(`${ask.kind}/${partition}`);
+    if (!running)
+      throw new ArgusError(
+        'ARGUS_ERR_UNREACHABLE',
+        `shard ${ask.kind}/${partition} is not running on node '${this.nodeId}' (moving or starting)`,
+        { kind: ask.kind, key: ask.key, partition, node: this.nodeId },
+      );
+    const { state, offset } = await running.runner.read(ask.key);
+    return k.definition.query ? k.definition.query(state, ask.query, ask.key) : { state, offset };
+  }
+
+  private async processBatch(
+    kind: string,
+    partition: number,
+    batch: import('./boundaries.ts').MailboxBatch,
+  ): Promise<void> {
+    const running = this.runners.get(`${kind}/${partition}`);
+    if (!running) throw new Error(`shard ${kind}/${partition} is not open here`);
+    try {
+      await running.runner.process(batch);
+    } catch (e) {
+      if (isArgusError(e, 'ARGUS_ERR_FENCED')) {
+        this.coordinator?.fenced({ kind, partition });
+      } else if (this.currentStatus === 'running') {
+        this.warn(`batch of shard ${kind}/${partition} (retried)`, e);
+      }
+      throw e;
+    }
+  }
+
+  /** Runs one transition of a shard at a time (acquire and release of the same shard never overlap). */
+  private serially(id: string, work: () => Promise<void>): Promise<void> {
+    const previous = this.transitions.get(id) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(work);
+    this.transitions.set(id, next);
+    const cleanup = () => {
+      if (this.transitions.get(id) === next) this.transitions.delete(id);
+    };
+    next.then(cleanup, cleanup);
+    return next;
+  }
+
+  /** Starts a shard this node now owns: fence earlier writers, load snapshots, consume from the commit. */
+  private acquire(ref: PartitionRef, epoch: number): Promise<void> {
+    const id = `${ref.kind}/${ref.partition}`;
+    return this.serially(id, async () => {
+      if (this.runners.has(id)) return;
+      const k = this.kinds.get(ref.kind);
+      const b = this.boundaries;
+      const consumption = this.consumption;
+      if (!k || !b || !consumption || this.currentStatus !== 'running')
+        throw new ArgusError(
+          'ARGUS_ERR_NOT_STARTED',
+          `cannot start shard ${id}: runtime is ${this.currentStatus}`,
+        );
+      const writer = await b.checkpoints.open(ref.kind, ref.partition);
+      let runner: ShardRunner | undefined;
+      try {
+        const from = await b.mailbox.committed(ref.kind, ref.partition);
+        runner = new ShardRunner(
+          k.definition,
+          ref.partition,
+          k.shards,
+          {
+            maxAttempts: this.config.deadLetter.maxAttempts,
+            deliveryTimeoutMs: this.config.delivery.timeoutMs,
+            idleMs: this.config.passivation.idleMs,
+            supervision: this.config.supervision.shard,
+          },
+          {
+            snapshots: b.snapshots,
+            writer,
+            nodeId: this.nodeId,
+            epoch,
+            events: this.events,
+            clock: this.clock,
+            shards: () => this.shardsSupervisor(),
+          },
+        );
+        await runner.open();
+        runner.committedOffset = from;
+        this.runners.set(id, { runner, writer, epoch });
+        consumption.assign(ref, from);
+      } catch (e) {
+        this.runners.delete(id);
+        await runner?.close().catch(() => undefined);
+        await writer.close().catch(() => undefined);
+        throw e;
+      }
+    });
+  }
+
+  /** Stops a shard: no new batches, the one in flight finished (and committed), entities stopped, writer closed. */
+  private release(ref: PartitionRef, _reason: string): Promise<void> {
+    const id = `${ref.kind}/${ref.partition}`;
+    return this.serially(id, async () => {
+      const running = this.runners.get(id);
+      if (!running) return;
+      await this.consumption?.revoke(ref);
+      this.runners.delete(id);
+      await running.runner.close();
+      await running.writer.close();
+    });
   }
 }
+
+const splitShardId = (id: string): [string, number] => {
+  const i = id.lastIndexOf('/');
+  return [id.slice(0, i), Number(id.slice(i + 1))];
+};
 
 /** Validates the configuration (throws ARGUS_ERR_INVALID_CONFIG naming each wrong field); no I/O. */
 export const createRuntime = (config: unknown = {}, options: RuntimeOptions = {}): Runtime =>

@@ -3,8 +3,9 @@
  *
  * For each batch the transport hands it: decode the records (what cannot be decoded or parsed is
  * dead-lettered with a reason), group them by entity key, deliver each group to its entity (activated
- * under the shard's supervisor from its snapshot), then make the new snapshots and the dead letters
- * durable, and only then commit the offset past the batch (DESIGN.md, contract 1).
+ * under the shard's supervisor from its snapshot), then write the new snapshots, the dead letters and
+ * the offset past the batch as one checkpoint through the shard's fenced writer (DESIGN.md, contracts 1
+ * and 4): all durable together, and refused if another node has opened the shard's writer since.
  *
  * A record that crashes its entity is retried on the restarted entity (which starts again from its
  * snapshot, so the whole group is delivered again; records it already applied are skipped by offset).
@@ -19,10 +20,9 @@ import { type ActorRef, tell } from './actor.ts';
 import type {
   Clock,
   DeadLetter,
-  DeadLetterStore,
   MailboxBatch,
-  MailboxTransport,
   ShardSnapshots,
+  ShardWriter,
   Snapshot,
   SnapshotStore,
   TimerHandle,
@@ -53,9 +53,13 @@ export interface ShardSettings {
 }
 
 export interface ShardDeps {
-  readonly mailbox: MailboxTransport;
+  /** Where the shard's snapshots are loaded from. */
   readonly snapshots: SnapshotStore;
-  readonly deadLetters: DeadLetterStore;
+  /** The shard's fenced writer: snapshots, dead letters and the offset, durable together. */
+  readonly writer: ShardWriter;
+  /** This node, and the placement epoch the shard was acquired at (on batch events). */
+  readonly nodeId: string;
+  readonly epoch: number;
   readonly events: EventBus;
   readonly clock: Clock;
   /** The node's `shards` supervisor (its current incarnation): each shard supervisor is its child. */
@@ -88,6 +92,8 @@ export class ShardRunner implements ChildObserver {
   private readonly inflight = new Map<string, () => void>();
   private sweepTimer: TimerHandle | undefined;
   private closed = false;
+  /** The next offset after the last checkpoint written (-1 until the first). */
+  committedOffset = -1;
 
   constructor(
     readonly definition: AnyEntityDefinition,
@@ -151,6 +157,7 @@ export class ShardRunner implements ChildObserver {
     if (this.closed) throw new ArgusError('ARGUS_ERR_SUPERVISOR_STOPPED', `shard ${this.id} is closed`);
     await this.ensureSupervisor();
     const now = this.deps.clock.now();
+    const startedAt = now;
     const dead: DeadLetter[] = [];
     const groups = new Map<string, Group>();
     const parse = this.definition.parse ?? defaultParse;
@@ -200,13 +207,24 @@ export class ShardRunner implements ChildObserver {
       if (r)
         snapshots.push({ key: r.key, partition: this.partition, offset: r.offset, state: pack(r.state) });
     }
-    await Promise.all([
-      snapshots.length > 0 ? this.deps.snapshots.save(this.definition.kind, snapshots) : undefined,
-      dead.length > 0 ? this.deps.deadLetters.put(dead) : undefined,
-    ]);
-    for (const d of dead) this.publishDeadLetter(d);
     const next = records[records.length - 1]!.offset + 1;
-    await this.deps.mailbox.commit(this.definition.kind, this.partition, next);
+    await this.deps.writer.write({ snapshots, deadLetters: dead, nextOffset: next });
+    this.committedOffset = next;
+    for (const d of dead) this.publishDeadLetter(d);
+    if (this.deps.events.listening) {
+      this.deps.events.publish({
+        type: '@argus.batch',
+        node: this.deps.nodeId,
+        kind: this.definition.kind,
+        partition: this.partition,
+        epoch: this.deps.epoch,
+        firstOffset: records[0]!.offset,
+        lastOffset: next - 1,
+        records: records.length,
+        startedAt,
+        committedAt: this.deps.clock.now(),
+      });
+    }
     for (const r of records) this.attempts.delete(r.offset);
   }
 

@@ -1,8 +1,7 @@
 /**
- * Consumption of the embedded mailbox: the node owns every partition (unless `owns` says otherwise), and
- * each owned partition runs its own loop — read a run of records after its position, hand it to
- * `onBatch`, wait for it, move on — so a partition's batches are strictly one at a time and partitions
- * run concurrently.
+ * Consumption of the embedded mailbox: each assigned partition runs its own loop — read a run of records
+ * after its position, hand it to `onBatch`, wait for it, move on — so a partition's batches are strictly
+ * one at a time and partitions run concurrently. `revoke` ends a loop after its batch in flight.
  *
  * A partition with nothing to read parks until it is woken:
  * - by an append in this process, at once (the mailbox calls `appended` after the commit);
@@ -11,8 +10,8 @@
  *   parked partitions only when the counter moved. An idle node with hundreds of partitions thus does one
  *   small read per kind per tick.
  *
- * A rejected `onBatch` (or a failed read) never skips: the partition pauses `retryMs`, then starts again
- * from its committed offset, which re-delivers whatever was not committed (at-least-once).
+ * A rejected `onBatch` (or a failed read) never skips: the partition pauses `retryMs`, then delivers the
+ * same records again (at-least-once).
  */
 import type {
   Clock,
@@ -22,6 +21,7 @@ import type {
   PartitionRef,
   TimerHandle,
 } from '../boundaries.ts';
+import { ArgusError } from '../errors.ts';
 
 /** What a consumption reads; implemented by the mailbox over the journal's databases. */
 export interface PartitionSource {
@@ -29,12 +29,12 @@ export interface PartitionSource {
   read(kind: string, partition: number, from: number, max: number): MailboxRecord[];
   /** The log end of a partition, in the current read snapshot. */
   end(kind: string, partition: number): number;
-  /** The committed next offset, as of now (any process). */
-  committedNow(kind: string, partition: number): number;
   /** The kind's change counter, in the current read snapshot. */
   changes(kind: string): number;
   /** Moves reads to the latest commit of any process. */
   fresh(): void;
+  /** Throws a clear error unless the kind is known and has the partition. */
+  checkPartition(kind: string, partition: number): void;
 }
 
 export interface ConsumerSettings {
@@ -46,6 +46,8 @@ export interface ConsumerSettings {
 
 interface PartitionLoop {
   readonly ref: PartitionRef;
+  /** Set by revoke: the loop ends after its batch in flight. */
+  revoked: boolean;
   /** The offset of the next record to deliver. */
   position: number;
   /** Set while parked: resolves the park. */
@@ -58,7 +60,7 @@ interface PartitionLoop {
 export class EmbeddedConsumption implements Consumption {
   private readonly loops = new Map<string, PartitionLoop>();
   private readonly parked = new Set<PartitionLoop>();
-  private readonly pauses = new Map<TimerHandle, () => void>();
+  private readonly pauses = new Map<TimerHandle, { loop: PartitionLoop; resume: () => void }>();
   /** Each kind's change counter at the last poll. */
   private readonly seenChanges = new Map<string, number>();
   private pollTimer: TimerHandle | undefined;
@@ -72,25 +74,50 @@ export class EmbeddedConsumption implements Consumption {
     private readonly onStopped: (consumption: EmbeddedConsumption) => void,
   ) {}
 
-  /** Starts one loop per owned partition of the given kinds and their partition counts. */
-  start(partitionCounts: ReadonlyMap<string, number>): void {
-    for (const [kind, count] of partitionCounts) {
-      for (let partition = 0; partition < count; partition++) {
-        const ref: PartitionRef = { kind, partition };
-        if (this.options.owns && !this.options.owns(ref)) continue;
-        const loop: PartitionLoop = {
-          ref,
-          position: 0,
-          wake: undefined,
-          unchecked: false,
-          done: Promise.resolve(),
-        };
-        this.loops.set(loopKey(kind, partition), loop);
-        loop.done = this.run(loop);
-        // stop() collects the outcome; until then a rejection must not count as unhandled.
-        loop.done.catch(() => {});
-      }
+  assign(ref: PartitionRef, fromOffset: number): void {
+    const key = loopKey(ref.kind, ref.partition);
+    if (this.stopping) throw new ArgusError('ARGUS_ERR_STORE_CLOSED', 'the consumption is stopped');
+    if (!this.options.kinds.includes(ref.kind))
+      throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `kind '${ref.kind}' is not consumed here`, { ...ref });
+    this.source.checkPartition(ref.kind, ref.partition);
+    if (this.loops.has(key))
+      throw new ArgusError(
+        'ARGUS_ERR_INVALID_CONFIG',
+        `partition ${ref.kind}/${ref.partition} is already assigned`,
+        { ...ref },
+      );
+    const loop: PartitionLoop = {
+      ref: { kind: ref.kind, partition: ref.partition },
+      revoked: false,
+      position: fromOffset,
+      wake: undefined,
+      unchecked: false,
+      done: Promise.resolve(),
+    };
+    this.loops.set(key, loop);
+    loop.done = this.run(loop);
+    // revoke()/stop() collect the outcome; until then a rejection must not count as unhandled.
+    loop.done.catch(() => {});
+  }
+
+  async revoke(ref: PartitionRef): Promise<void> {
+    const key = loopKey(ref.kind, ref.partition);
+    const loop = this.loops.get(key);
+    if (!loop) return;
+    this.loops.delete(key);
+    loop.revoked = true;
+    this.unpark(loop);
+    for (const [timer, p] of this.pauses) {
+      if (p.loop !== loop) continue;
+      this.settings.clock.clearTimeout(timer);
+      this.pauses.delete(timer);
+      p.resume();
     }
+    await loop.done;
+  }
+
+  assigned(): PartitionRef[] {
+    return [...this.loops.values()].map((l) => l.ref);
   }
 
   /** Records were committed to these partitions of `kind` by this process. */
@@ -111,63 +138,35 @@ export class EmbeddedConsumption implements Consumption {
     if (this.pollTimer) this.settings.clock.clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
     for (const loop of this.parked) this.unpark(loop);
-    for (const [timer, resume] of this.pauses) {
+    for (const [timer, p] of this.pauses) {
       this.settings.clock.clearTimeout(timer);
-      resume();
+      p.resume();
     }
     this.pauses.clear();
     const results = await Promise.allSettled([...this.loops.values()].map((loop) => loop.done));
+    this.loops.clear();
     this.onStopped(this);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
   private async run(loop: PartitionLoop): Promise<void> {
-    if (!(await this.assign(loop))) return;
     const { kind, partition } = loop.ref;
     const maxBatch = this.options.maxBatch ?? this.settings.maxBatch;
-    try {
-      while (!this.stopping) {
-        try {
-          const records = this.source.read(kind, partition, loop.position, maxBatch);
-          if (records.length === 0) {
-            await this.park(loop);
-            continue;
-          }
-          await this.options.onBatch({ kind, partition, records });
-          loop.position += records.length;
-        } catch {
-          // The batch's owner reports its own failure; here it only means "not done": go back to the
-          // last commit after a pause, so a failing handler is retried, not spun on.
-          await this.pause();
-          if (this.stopping) break;
-          loop.position = this.committedOr(loop);
-        }
-      }
-    } finally {
-      await this.options.onRevoked(loop.ref);
-    }
-  }
-
-  /** Calls onAssigned until it succeeds (pausing between tries); false if stopped first. */
-  private async assign(loop: PartitionLoop): Promise<boolean> {
-    while (!this.stopping) {
+    while (!this.stopping && !loop.revoked) {
       try {
-        loop.position = this.source.committedNow(loop.ref.kind, loop.ref.partition);
-        await this.options.onAssigned(loop.ref, loop.position);
-        return true;
+        const records = this.source.read(kind, partition, loop.position, maxBatch);
+        if (records.length === 0) {
+          await this.park(loop);
+          continue;
+        }
+        await this.options.onBatch({ kind, partition, records });
+        loop.position += records.length;
       } catch {
-        await this.pause();
+        // The batch's owner reports its own failure; here it only means "not done": deliver the same
+        // records again after a pause, so a failing handler is retried, not spun on.
+        await this.pause(loop);
       }
-    }
-    return false;
-  }
-
-  private committedOr(loop: PartitionLoop): number {
-    try {
-      return this.source.committedNow(loop.ref.kind, loop.ref.partition);
-    } catch {
-      return loop.position; // still the failed batch's start: it is delivered again, nothing skipped
     }
   }
 
@@ -188,13 +187,13 @@ export class EmbeddedConsumption implements Consumption {
     wake();
   }
 
-  private pause(): Promise<void> {
+  private pause(loop: PartitionLoop): Promise<void> {
     return new Promise((resolve) => {
       const timer = this.settings.clock.setTimeout(() => {
         this.pauses.delete(timer);
         resolve();
       }, this.settings.retryMs);
-      this.pauses.set(timer, resolve);
+      this.pauses.set(timer, { loop, resume: resolve });
     });
   }
 

@@ -65,9 +65,14 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
     for (const consumption of this.consumptions) consumption.appended(kind, byPartition.keys());
   }
 
+  async partitionCount(kind: string): Promise<number> {
+    this.env.assertOpen('mailbox');
+    return this.kinds.partitionsOf(kind);
+  }
+
   async consume(options: ConsumeOptions): Promise<Consumption> {
     this.env.assertOpen('mailbox');
-    const counts = new Map(options.kinds.map((kind) => [kind, this.kinds.partitionsOf(kind)]));
+    for (const kind of options.kinds) this.kinds.partitionsOf(kind);
     const maxBatch = options.maxBatch ?? this.settings.maxBatch;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) {
       throw new ArgusError('ARGUS_ERR_INVALID_CONFIG', `maxBatch ${maxBatch} must be a positive integer`, {
@@ -79,7 +84,6 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
       this.consumptions.delete(c),
     );
     this.consumptions.add(consumption);
-    consumption.start(counts);
     return consumption;
   }
 
@@ -176,5 +180,9 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
 
   fresh(): void {
     this.env.fresh();
+  }
+
+  checkPartition(kind: string, partition: number): void {
+    this.kinds.checkPartition(kind, partition);
   }
 }

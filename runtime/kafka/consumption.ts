@@ -1,22 +1,37 @@
 /**
- * One running consumption of the Kafka mailbox: a kafkajs consumer-group member mapped onto the
- * MailboxTransport contract (boundaries.ts, ConsumeOptions).
+ * One running consumption of the Kafka mailbox, mapped onto the MailboxTransport contract
+ * (boundaries.ts): partitions are assigned to it explicitly, by the runtime, from etcd's placement.
  *
- * How kafkajs behaves, and what we do about it (read from kafkajs 2.2 runner/consumerGroup/offsetManager):
- * - Rebalances are eager: kafkajs lets every batch handed out settle, then re-joins and emits GROUP_JOIN
- *   with the new assignment. So when GROUP_JOIN arrives no batch is in flight: revoked partitions get
- *   onRevoked there, new ones onAssigned (eachBatch waits for it before the first batch).
- * - After every join kafkajs restarts each partition from the broker's committed offset, also the ones
- *   we kept: that would re-deliver everything delivered but not yet committed. We keep our own position
- *   per partition and compare it with the offset each batch was fetched from; a batch fetched from the
- *   wrong place is dropped and we seek to our position (the seek applies to the next fetch).
+ * kafkajs has no `assign()` (tulios/kafkajs#373), and a shared consumer group would let Kafka decide
+ * who consumes what — two deciders that disagree during every rebalance. So the group here is only a
+ * vehicle for fetching: each consumption joins a group of its own (`<fetchGroupPrefix>.<uuid>`) whose
+ * assigner gives its one member every partition of every kind, and it pauses every partition it was not
+ * assigned. `assign` seeks and resumes one partition; `revoke` pauses it and waits for its batch in
+ * flight. Ownership changes thus never rebalance anything, and consumption follows etcd exactly.
+ * Offsets are never committed to the fetch group (it vanishes when the member leaves); progress is
+ * committed by the shard's checkpoint writer to the shared offsets group.
+ *
+ * How kafkajs behaves, and what we do about it (read from kafkajs 2.2 runner/consumerGroup):
+ * - After every join kafkajs starts each partition at the group's committed offset (none here): on
+ *   GROUP_JOIN we seek every assigned partition to our position and pause all the others.
+ * - A batch fetched before a seek or pause may still be handed out: batches of unassigned partitions
+ *   are dropped, stale ones (`isStale()`, or fetched from before our position) are dropped and re-sought.
  * - A handler that throws makes kafkajs restart the whole consumer. A rejected onBatch must instead
- *   re-deliver one partition, so we never throw it: we seek that partition back to its last committed
- *   offset and pause it for `retryDelayMs`.
- * - `consumer.commitOffsets` silently does nothing once the consumer stops, so stop() first pauses every
- *   partition, waits for in-flight batches, runs onRevoked (which may commit) and only then leaves.
+ *   re-deliver one partition, so we never throw it: we seek that partition back and pause it for
+ *   `retryDelayMs`.
+ * - A consumer that crashes for good (kafkajs gave up retrying: the broker was gone too long) is
+ *   replaced by a new one after `retryDelayMs`, again and again until it joins; positions are ours, so
+ *   nothing is skipped or re-delivered by the replacement.
  */
-import type { Batch, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import {
+  AssignerProtocol,
+  type Batch,
+  type Consumer,
+  type EachBatchPayload,
+  type Kafka,
+  type PartitionAssigner,
+} from 'kafkajs';
 import type {
   ConsumeOptions,
   Consumption,
@@ -24,43 +39,65 @@ import type {
   MailboxRecord,
   PartitionRef,
 } from '../boundaries.ts';
-import { describeError } from '../errors.ts';
+import { ArgusError, describeError } from '../errors.ts';
 import { asBytes, transportError } from './client.ts';
 
 export interface ConsumerSettings {
-  readonly groupId: string;
+  /** Prefix of the per-consumption fetch groups. */
+  readonly fetchGroupPrefix: string;
   /** Default maxBatch when ConsumeOptions has none. */
   readonly maxBatch: number;
   /** Partitions whose batches are handed out at the same time. */
   readonly concurrency: number;
-  /** Pause before a partition whose onBatch rejected is re-delivered. */
+  /** Pause before a partition whose onBatch rejected is re-delivered, and between consumer restarts. */
   readonly retryDelayMs: number;
   readonly sessionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly maxBytesPerPartition: number;
   readonly maxWaitTimeMs: number;
-  /** Where problems that do not stop consumption are reported (rejected batches, failed callbacks). */
+  /** Where problems that do not stop consumption are reported (rejected batches, restarts). */
   readonly report: (message: string) => void;
 }
-
-/** Offsets of a kind's partitions as the group has them: committed (or the log start) per partition. */
-export type StartOffsets = (topic: string, partitions: readonly number[]) => Promise<Map<number, number>>;
 
 interface PartitionState {
   readonly ref: PartitionRef;
   readonly topic: string;
-  /** Settles when onAssigned finished; eachBatch waits for it. */
-  ready: Promise<void>;
   /** The next offset to deliver. */
   position: number;
-  /** The next offset after the last commit: where a rejected batch is re-delivered from. */
-  committed: number;
   /** Batch in flight (kafkajs hands out one per partition at a time). */
   inFlight: Promise<void> | undefined;
   retryTimer: NodeJS.Timeout | undefined;
 }
 
 const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+const ASSIGNER_NAME = 'ArgusAllPartitions';
+
+/** Gives every member every partition of the subscribed topics (there is one member per group). */
+const assignEverything: PartitionAssigner = ({ cluster }) => ({
+  name: ASSIGNER_NAME,
+  version: 1,
+  async assign({ members, topics }) {
+    const assignment: Record<string, number[]> = {};
+    for (const topic of topics) {
+      assignment[topic] = cluster.findTopicPartitionMetadata(topic).map((m) => m.partitionId);
+    }
+    return members.map((member) => ({
+      memberId: member.memberId,
+      memberAssignment: AssignerProtocol.MemberAssignment.encode({
+        version: 1,
+        assignment,
+        userData: Buffer.alloc(0),
+      }),
+    }));
+  },
+  protocol({ topics }) {
+    return {
+      name: ASSIGNER_NAME,
+      metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }),
+    };
+  },
+});
 
 /**
  * The offset kafkajs fetched the batch from. kafkajs sets `fetchedOffset` on every batch (consumer/batch.js)
@@ -74,198 +111,249 @@ const fetchedOffsetOf = (batch: Batch, fallback: number): number => {
 };
 
 export class KafkaConsumption implements Consumption {
-  private readonly consumer: Consumer;
+  private consumer: Consumer;
   private readonly states = new Map<string, PartitionState>();
-  private readonly callbacks = new Set<Promise<void>>();
   private readonly maxBatch: number;
+  private readonly report: (message: string) => void;
   private stopping: Promise<void> | undefined;
-  /** Set once the member leaves the group: from then on commits cannot go through it. */
-  private left = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  /** Set while the current consumer has joined and not crashed: seek/pause/resume work on it. */
+  private joined = false;
 
   constructor(
-    kafka: Kafka,
+    private readonly kafka: Kafka,
     private readonly settings: ConsumerSettings,
     private readonly options: ConsumeOptions,
+    /** topic → kind, for every kind of this consumption. */
     private readonly kindOfTopic: ReadonlyMap<string, string>,
-    private readonly startOffsets: StartOffsets,
+    private readonly partitionCount: (kind: string) => number,
     private readonly onStopped: (c: KafkaConsumption) => void,
   ) {
     this.maxBatch = options.maxBatch ?? settings.maxBatch;
-    // options.owns is not applied yet: the group's default assigner decides. Placement-driven assignment
-    // (a later issue) plugs in here as a custom partitionAssigner that consults owns().
-    this.consumer = kafka.consumer({
-      groupId: settings.groupId,
-      sessionTimeout: settings.sessionTimeoutMs,
-      heartbeatInterval: settings.heartbeatIntervalMs,
-      rebalanceTimeout: Math.max(30_000, settings.sessionTimeoutMs),
-      maxBytesPerPartition: settings.maxBytesPerPartition,
-      maxBytes: Math.max(settings.maxBytesPerPartition * 4, 16 * 1024 * 1024),
+    this.report = options.report ?? settings.report;
+    this.consumer = this.createConsumer();
+  }
+
+  private createConsumer(): Consumer {
+    const s = this.settings;
+    const consumer = this.kafka.consumer({
+      groupId: `${s.fetchGroupPrefix}.${randomUUID()}`,
+      partitionAssigners: [assignEverything],
+      sessionTimeout: s.sessionTimeoutMs,
+      heartbeatInterval: s.heartbeatIntervalMs,
+      rebalanceTimeout: Math.max(30_000, s.sessionTimeoutMs),
+      maxBytesPerPartition: s.maxBytesPerPartition,
+      maxBytes: Math.max(s.maxBytesPerPartition * 4, 16 * 1024 * 1024),
       minBytes: 1,
-      maxWaitTimeInMs: settings.maxWaitTimeMs,
+      maxWaitTimeInMs: s.maxWaitTimeMs,
       allowAutoTopicCreation: false,
     });
+    const { GROUP_JOIN, CRASH } = consumer.events;
+    consumer.on(GROUP_JOIN, () => {
+      if (consumer !== this.consumer) return;
+      this.joined = true;
+      this.applyAssignment();
+    });
+    consumer.on(CRASH, ({ payload }) => {
+      if (consumer !== this.consumer) return;
+      this.joined = false;
+      // kafkajs restarts on retriable errors itself (a new GROUP_JOIN follows); otherwise we replace it.
+      if (!payload.restart) {
+        this.report(`mailbox consumer crashed (${payload.error.message}); replacing it`);
+        this.scheduleRestart();
+      }
+    });
+    return consumer;
   }
 
   async start(): Promise<void> {
-    const { GROUP_JOIN, CRASH } = this.consumer.events;
-    // Once stopping, a late join only takes partitions away: nothing new is started.
-    this.consumer.on(GROUP_JOIN, ({ payload }) =>
-      this.assignmentChanged(this.stopping ? {} : payload.memberAssignment),
-    );
-    this.consumer.on(CRASH, ({ payload }) => {
-      // kafkajs restarts on retriable errors (a new GROUP_JOIN follows); otherwise this member is gone.
-      if (!payload.restart) {
-        this.settings.report(
-          `consumer of group '${this.settings.groupId}' crashed: ${payload.error.message}`,
-        );
-        this.left = true;
-        this.assignmentChanged({});
-      }
-    });
     try {
-      await this.consumer.connect();
-      await this.consumer.subscribe({ topics: [...this.kindOfTopic.keys()], fromBeginning: true });
-      await this.consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: this.settings.concurrency,
-        eachBatch: (payload) => this.eachBatch(payload),
-      });
+      await this.run(this.consumer);
     } catch (e) {
       await this.consumer.disconnect().catch(() => undefined);
-      throw transportError(`starting the mailbox consumer of group '${this.settings.groupId}'`, e);
+      throw transportError('starting the mailbox consumer', e);
     }
   }
 
-  /**
-   * Whether commits for the topic can go through this group member: it consumes the topic and has not
-   * left the group (onRevoked, which may commit, runs before it leaves).
-   */
-  canCommit(topic: string): boolean {
-    return !this.left && this.kindOfTopic.has(topic);
+  private async run(consumer: Consumer): Promise<void> {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...this.kindOfTopic.keys()], fromBeginning: false });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.settings.concurrency,
+      eachBatch: (payload) => this.eachBatch(consumer, payload),
+    });
   }
 
-  async commit(topic: string, partition: number, nextOffset: number): Promise<void> {
-    await this.consumer.commitOffsets([{ topic, partition, offset: String(nextOffset) }]);
-    const state = this.states.get(keyOf(topic, partition));
-    if (state && nextOffset > state.committed) state.committed = nextOffset;
+  private scheduleRestart(): void {
+    if (this.stopping || this.restartTimer) return;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      void this.restart();
+    }, this.settings.retryDelayMs);
+  }
+
+  private async restart(): Promise<void> {
+    if (this.stopping) return;
+    const old = this.consumer;
+    await old.disconnect().catch(() => undefined);
+    if (this.stopping) return;
+    const fresh = this.createConsumer();
+    this.consumer = fresh;
+    try {
+      await this.run(fresh);
+      this.report('mailbox consumer is back');
+    } catch (e) {
+      if (fresh !== this.consumer) return;
+      this.report(`mailbox consumer could not start again: ${describeError(e).message}`);
+      await fresh.disconnect().catch(() => undefined);
+      this.scheduleRestart();
+    }
+  }
+
+  assign(ref: PartitionRef, fromOffset: number): void {
+    if (this.stopping) throw new ArgusError('ARGUS_ERR_STORE_CLOSED', 'the consumption is stopped');
+    const topic = [...this.kindOfTopic].find(([, kind]) => kind === ref.kind)?.[0];
+    if (topic === undefined)
+      throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `kind '${ref.kind}' is not consumed here`, { ...ref });
+    const count = this.partitionCount(ref.kind);
+    if (!Number.isInteger(ref.partition) || ref.partition < 0 || ref.partition >= count)
+      throw new ArgusError(
+        'ARGUS_ERR_INVALID_CONFIG',
+        `kind '${ref.kind}' has partitions 0..${count - 1}, not ${ref.partition}`,
+        { ...ref },
+      );
+    const key = keyOf(topic, ref.partition);
+    if (this.states.has(key))
+      throw new ArgusError(
+        'ARGUS_ERR_INVALID_CONFIG',
+        `partition ${ref.kind}/${ref.partition} is already assigned`,
+        { ...ref },
+      );
+    const state: PartitionState = {
+      ref: { kind: ref.kind, partition: ref.partition },
+      topic,
+      position: fromOffset,
+      inFlight: undefined,
+      retryTimer: undefined,
+    };
+    this.states.set(key, state);
+    this.startFetching(state);
+  }
+
+  async revoke(ref: PartitionRef): Promise<void> {
+    const topic = [...this.kindOfTopic].find(([, kind]) => kind === ref.kind)?.[0];
+    if (topic === undefined) return;
+    const state = this.states.get(keyOf(topic, ref.partition));
+    if (!state) return;
+    this.states.delete(keyOf(topic, ref.partition));
+    clearTimeout(state.retryTimer);
+    this.pausePartition(topic, ref.partition);
+    await state.inFlight?.catch(() => undefined);
+  }
+
+  assigned(): PartitionRef[] {
+    return [...this.states.values()].map((s) => s.ref);
   }
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const topics = [...this.kindOfTopic.keys()].map((topic) => ({ topic }));
+      clearTimeout(this.restartTimer);
       try {
-        this.consumer.pause(topics);
+        this.consumer.pause([...this.kindOfTopic.keys()].map((topic) => ({ topic })));
       } catch {
         // not running (never started, or crashed): nothing to pause
       }
-      await Promise.allSettled([...this.states.values()].map((s) => s.inFlight));
-      this.assignmentChanged({});
-      await Promise.allSettled([...this.callbacks]);
-      this.left = true;
+      const states = [...this.states.values()];
+      this.states.clear();
+      for (const s of states) clearTimeout(s.retryTimer);
+      await Promise.allSettled(states.map((s) => s.inFlight));
       await this.consumer.disconnect().catch(() => undefined);
       this.onStopped(this);
     })();
     return this.stopping;
   }
 
-  /** Diffs the new assignment against the current one: onRevoked for the gone, onAssigned for the new. */
-  private assignmentChanged(assignment: Record<string, number[]>): void {
-    const next = new Set<string>();
-    for (const [topic, partitions] of Object.entries(assignment)) {
-      for (const p of partitions) next.add(keyOf(topic, p));
-    }
-    for (const [key, state] of this.states) {
-      if (next.has(key)) continue;
-      this.states.delete(key);
-      clearTimeout(state.retryTimer);
-      this.track(
-        state.ready.catch(() => undefined).then(() => this.options.onRevoked(state.ref)),
-        state.ref,
-        'onRevoked',
-      );
-    }
-    const added = new Map<string, number[]>();
-    for (const [topic, partitions] of Object.entries(assignment)) {
-      const kind = this.kindOfTopic.get(topic);
-      if (kind === undefined) continue;
-      for (const partition of partitions) {
-        if (this.states.has(keyOf(topic, partition))) continue;
-        added.set(topic, [...(added.get(topic) ?? []), partition]);
+  /** After a join: every assigned partition at our position, every other partition paused. */
+  private applyAssignment(): void {
+    const paused: { topic: string; partitions: number[] }[] = [];
+    for (const [topic, kind] of this.kindOfTopic) {
+      const partitions: number[] = [];
+      for (let p = 0; p < this.partitionCount(kind); p++) {
+        if (!this.states.has(keyOf(topic, p))) partitions.push(p);
       }
+      if (partitions.length > 0) paused.push({ topic, partitions });
     }
-    for (const [topic, partitions] of added) this.assign(topic, partitions);
-  }
-
-  private assign(topic: string, partitions: number[]): void {
-    const kind = this.kindOfTopic.get(topic)!;
-    const starts = this.startOffsets(topic, partitions);
-    for (const partition of partitions) {
-      const state: PartitionState = {
-        ref: { kind, partition },
-        topic,
-        ready: Promise.resolve(),
-        position: 0,
-        committed: 0,
-        inFlight: undefined,
-        retryTimer: undefined,
-      };
-      state.ready = starts.then(async (offsets) => {
-        const start = offsets.get(partition) ?? 0;
-        state.position = start;
-        state.committed = start;
-        await this.options.onAssigned(state.ref, start);
-      });
-      // The next batch of the partition retries a failed assignment; say so now, it may be a while.
-      state.ready.catch((e: unknown) =>
-        this.settings.report(`onAssigned(${kind}/${partition}) failed: ${describeError(e).message}`),
-      );
-      this.states.set(keyOf(topic, partition), state);
-    }
-  }
-
-  private track(callback: Promise<void>, ref: PartitionRef, name: string): void {
-    const tracked = callback.catch((e: unknown) => {
-      this.settings.report(`${name}(${ref.kind}/${ref.partition}) failed: ${describeError(e).message}`);
-    });
-    this.callbacks.add(tracked);
-    void tracked.finally(() => this.callbacks.delete(tracked));
-  }
-
-  private async eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch } = payload;
-    const state = this.states.get(keyOf(batch.topic, batch.partition));
-    if (!state || this.stopping) return;
-    const done = this.deliver(state, payload);
-    state.inFlight = done;
     try {
-      await done;
-    } finally {
-      state.inFlight = undefined;
-    }
-  }
-
-  private async deliver(state: PartitionState, payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
-    try {
-      await state.ready;
+      if (paused.length > 0) this.consumer.pause(paused);
+      for (const state of this.states.values()) {
+        if (!state.retryTimer) this.startFetching(state);
+      }
     } catch (e) {
-      this.retryLater(state, `onAssigned failed: ${describeError(e).message}`, true);
-      return;
+      this.report(`could not apply the assignment after a join: ${describeError(e).message}`);
     }
-    if (isStale() || !this.states.has(keyOf(state.topic, state.ref.partition))) return;
-    const fetchedFrom = fetchedOffsetOf(batch, state.position);
-    if (fetchedFrom < state.position) {
-      // kafkajs restarted from the committed offset (after a rebalance): continue where we are instead.
+  }
+
+  private startFetching(state: PartitionState): void {
+    if (!this.joined) return; // the next GROUP_JOIN applies it
+    try {
       this.consumer.seek({
         topic: state.topic,
         partition: state.ref.partition,
         offset: String(state.position),
       });
-      return;
+      this.consumer.resume([{ topic: state.topic, partitions: [state.ref.partition] }]);
+    } catch {
+      // the consumer is between runs: the next GROUP_JOIN applies it
     }
-    // fetchedFrom > position only when records before it no longer exist (retention): nothing to wait for.
-    state.position = fetchedFrom;
+  }
+
+  private pausePartition(topic: string, partition: number): void {
+    try {
+      this.consumer.pause([{ topic, partitions: [partition] }]);
+    } catch {
+      // between runs: the next GROUP_JOIN pauses every unassigned partition
+    }
+  }
+
+  private async eachBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const state = this.states.get(keyOf(batch.topic, batch.partition));
+    if (!state || this.stopping || consumer !== this.consumer) return;
+    const done = this.deliver(state, payload);
+    state.inFlight = done;
+    try {
+      await done;
+    } finally {
+      if (state.inFlight === done) state.inFlight = undefined;
+    }
+  }
+
+  private isCurrent(state: PartitionState): boolean {
+    return this.states.get(keyOf(state.topic, state.ref.partition)) === state && !this.stopping;
+  }
+
+  private async deliver(state: PartitionState, payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+    if (isStale() || state.retryTimer) return;
+    const fetchedFrom = fetchedOffsetOf(batch, state.position);
+    if (fetchedFrom !== state.position) {
+      if (fetchedFrom < state.position) {
+        // Fetched from before our position (a join reset it, or a fetch raced our seek): go back to ours.
+        this.consumer.seek({
+          topic: state.topic,
+          partition: state.ref.partition,
+          offset: String(state.position),
+        });
+        return;
+      }
+      // Ahead of our position only when the records before it no longer exist (retention).
+      this.report(
+        `${state.ref.kind}/${state.ref.partition}: records ${state.position}..${fetchedFrom - 1} are gone from the log (retention); continuing at ${fetchedFrom}`,
+      );
+      state.position = fetchedFrom;
+    }
 
     const records: MailboxRecord[] = batch.messages.map((m) => ({
       partition: batch.partition,
@@ -274,21 +362,23 @@ export class KafkaConsumption implements Consumption {
       value: m.value === null ? new Uint8Array(0) : asBytes(m.value),
     }));
     for (let i = 0; i < records.length; i += this.maxBatch) {
-      if (!isRunning() || isStale() || this.stopping) return;
+      if (!isRunning() || isStale() || !this.isCurrent(state)) return;
       const chunk = records.slice(i, i + this.maxBatch);
+      if (chunk[chunk.length - 1]!.offset < state.position) continue;
       const mailboxBatch: MailboxBatch = {
         kind: state.ref.kind,
         partition: state.ref.partition,
-        records: chunk,
+        records: chunk.filter((r) => r.offset >= state.position),
       };
       try {
         await this.options.onBatch(mailboxBatch);
       } catch (e) {
-        this.retryLater(
-          state,
-          `onBatch failed at offset ${chunk[0]!.offset}: ${describeError(e).message}`,
-          false,
-        );
+        if (this.isCurrent(state)) {
+          this.retryLater(
+            state,
+            `onBatch failed at offset ${mailboxBatch.records[0]!.offset}: ${describeError(e).message}`,
+          );
+        }
         return;
       }
       const last = chunk[chunk.length - 1]!.offset;
@@ -297,33 +387,25 @@ export class KafkaConsumption implements Consumption {
       // Keeps the session alive through long batches; throws (and must) when the group rebalances.
       await heartbeat();
     }
+    // Control records (transaction markers) and aborted records at the end of the batch take offsets
+    // too; lastOffset() names a real offset only when the batch held records at all.
+    if (!(batch as Batch & { isEmptyIncludingFiltered(): boolean }).isEmptyIncludingFiltered()) {
+      const lastOffset = Number(batch.lastOffset());
+      if (this.isCurrent(state) && lastOffset + 1 > state.position) state.position = lastOffset + 1;
+    }
   }
 
-  /**
-   * Re-delivers the partition from its last committed offset after a pause. `reassign` also re-runs
-   * onAssigned (it failed, so the partition was never started).
-   */
-  private retryLater(state: PartitionState, why: string, reassign: boolean): void {
+  /** Re-delivers the partition from its position (the failed batch's first record) after a pause. */
+  private retryLater(state: PartitionState, why: string): void {
     const { topic, ref } = state;
-    this.settings.report(
-      `${ref.kind}/${ref.partition}: ${why}; re-delivering from offset ${state.committed} in ${this.settings.retryDelayMs} ms`,
+    this.report(
+      `${ref.kind}/${ref.partition}: ${why}; re-delivering from offset ${state.position} in ${this.settings.retryDelayMs} ms`,
     );
-    state.position = state.committed;
-    this.consumer.seek({ topic, partition: ref.partition, offset: String(state.committed) });
-    this.consumer.pause([{ topic, partitions: [ref.partition] }]);
+    this.pausePartition(topic, ref.partition);
     clearTimeout(state.retryTimer);
     state.retryTimer = setTimeout(() => {
       state.retryTimer = undefined;
-      if (this.states.get(keyOf(topic, ref.partition)) !== state || this.stopping) return;
-      if (reassign) {
-        this.states.delete(keyOf(topic, ref.partition));
-        this.assign(topic, [ref.partition]);
-      }
-      try {
-        this.consumer.resume([{ topic, partitions: [ref.partition] }]);
-      } catch {
-        // the consumer restarted or stopped meanwhile: its new run is not paused
-      }
+      if (this.isCurrent(state)) this.startFetching(state);
     }, this.settings.retryDelayMs);
   }
 }

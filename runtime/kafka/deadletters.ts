@@ -25,6 +25,14 @@ interface StoredDeadLetter extends Omit<DeadLetter, 'key'> {
   readonly key: string | null;
 }
 
+/** A dead letter as the record of the dead-letter topic that stores it (also written by checkpoints.ts). */
+export const deadLetterMessage = (
+  letter: DeadLetter,
+): { partition: number; key: string | null; value: Buffer } => {
+  const stored: StoredDeadLetter = { ...letter, key: letter.key ?? null, value: asBuffer(letter.value) };
+  return { partition: 0, key: letter.key ?? null, value: pack(stored) };
+};
+
 export class KafkaDeadLetterStore implements DeadLetterStore {
   private readonly kafka;
   private readonly sender;
@@ -52,11 +60,7 @@ export class KafkaDeadLetterStore implements DeadLetterStore {
 
   async put(letters: readonly DeadLetter[]): Promise<void> {
     this.assertOpen();
-    const messages = letters.map((letter) => {
-      const stored: StoredDeadLetter = { ...letter, key: letter.key ?? null, value: asBuffer(letter.value) };
-      return { partition: 0, key: letter.key ?? null, value: pack(stored) };
-    });
-    await this.sender.send(this.topic, messages);
+    await this.sender.send(this.topic, letters.map(deadLetterMessage));
   }
 
   async list(kind?: string): Promise<DeadLetter[]> {

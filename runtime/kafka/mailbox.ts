@@ -4,9 +4,11 @@
  * record names its partition; kafkajs' partitioner never decides.
  *
  * Appends go through one producer with acks=-1 and one request in flight (sender.ts): durable on resolve,
- * in order per partition, batched. Consumption is one consumer-group member per consume() call
- * (consumption.ts). Committed and end offsets come from the admin API, so they are right whichever
- * process committed or appended.
+ * in order per partition, batched. Consumption is explicit per partition (consumption.ts). Progress is
+ * committed to the offsets group `<prefix>.mailbox`, which no consumer ever joins: shard checkpoint
+ * writers commit to it inside their transactions (checkpoints.ts), `commit` here goes through the admin
+ * API. Committed and end offsets come from the admin API, so they are right whichever process committed
+ * or appended.
  */
 import type { Admin, Kafka } from 'kafkajs';
 import type {
@@ -31,15 +33,15 @@ import { RecordSender } from './sender.ts';
 import { mailboxTopic } from './topics.ts';
 
 export interface KafkaMailboxOptions extends KafkaConnectionOptions {
-  /** Consumer group of the mailbox consumers. Default `<topicPrefix>.mailbox`. */
+  /** The group that holds the committed offsets. Default `<topicPrefix>.mailbox`. */
   readonly groupId?: string;
   /** Idempotent producer. Default true. */
   readonly idempotent?: boolean;
   /** Tuning; the defaults aim at throughput with low latency on a small machine. */
-  readonly consumer?: Partial<Omit<ConsumerSettings, 'groupId'>>;
+  readonly consumer?: Partial<Omit<ConsumerSettings, 'fetchGroupPrefix'>>;
 }
 
-const CONSUMER_DEFAULTS: Omit<ConsumerSettings, 'groupId'> = {
+const CONSUMER_DEFAULTS: Omit<ConsumerSettings, 'fetchGroupPrefix'> = {
   maxBatch: 1_000,
   concurrency: 8,
   retryDelayMs: 500,
@@ -57,6 +59,7 @@ export class KafkaMailbox implements MailboxTransport {
   private readonly sender: RecordSender;
   private readonly prefix: string;
   private readonly settings: ConsumerSettings;
+  private readonly groupId: string;
   private readonly partitions = new Map<string, number>();
   private readonly consumptions = new Set<KafkaConsumption>();
   private admin: Promise<Admin> | undefined;
@@ -66,10 +69,11 @@ export class KafkaMailbox implements MailboxTransport {
     this.kafka = createKafka(options);
     this.prefix = options.topicPrefix;
     this.sender = new RecordSender(this.kafka, { idempotent: options.idempotent ?? true });
+    this.groupId = options.groupId ?? `${options.topicPrefix}.mailbox`;
     this.settings = {
       ...CONSUMER_DEFAULTS,
       ...options.consumer,
-      groupId: options.groupId ?? `${options.topicPrefix}.mailbox`,
+      fetchGroupPrefix: `${options.topicPrefix}.fetch`,
     };
   }
 
@@ -98,6 +102,11 @@ export class KafkaMailbox implements MailboxTransport {
     await this.sender.send(this.topicOf(kind), messages);
   }
 
+  partitionCount(kind: string): Promise<number> {
+    this.assertOpen();
+    return this.partitionsOf(kind);
+  }
+
   async consume(options: ConsumeOptions): Promise<Consumption> {
     this.assertOpen();
     if (options.maxBatch !== undefined && (!Number.isInteger(options.maxBatch) || options.maxBatch < 1)) {
@@ -120,7 +129,7 @@ export class KafkaMailbox implements MailboxTransport {
       this.settings,
       options,
       kindOfTopic,
-      (topic, partitions) => this.startOffsets(topic, partitions),
+      (kind) => this.partitions.get(kind) ?? 0,
       (c) => this.consumptions.delete(c),
     );
     this.consumptions.add(consumption);
@@ -146,40 +155,15 @@ export class KafkaMailbox implements MailboxTransport {
     const topic = this.topicOf(kind);
     const doing = `committing offset ${nextOffset} of '${topic}' partition ${partition}`;
     try {
-      const member = [...this.consumptions].find((c) => c.canCommit(topic));
-      if (member) {
-        await member.commit(topic, partition, nextOffset);
-      } else {
-        // No member of ours in the group: commit as a one-off, which Kafka allows only while the group has
-        // no active member (kafkajs' setOffsets joins the group briefly to do it).
-        const admin = await this.connectedAdmin();
-        await admin.setOffsets({
-          groupId: this.settings.groupId,
-          topic,
-          partitions: [{ partition, offset: String(nextOffset) }],
-        });
-      }
+      // No consumer joins the offsets group, so an admin commit is always allowed.
+      const admin = await this.connectedAdmin();
+      await admin.setOffsets({
+        groupId: this.groupId,
+        topic,
+        partitions: [{ partition, offset: String(nextOffset) }],
+      });
     } catch (e) {
       throw transportError(doing, e, { kind, partition, nextOffset });
-    }
-  }
-
-  async committed(kind: string, partition: number): Promise<number> {
-    this.assertOpen();
-    checkPartition(kind, partition, await this.partitionsOf(kind));
-    const topic = this.topicOf(kind);
-    try {
-      const [topicOffsets] = await (await this.connectedAdmin()).fetchOffsets({
-        groupId: this.settings.groupId,
-        topics: [topic],
-      });
-      const offset = Number(topicOffsets?.partitions.find((p) => p.partition === partition)?.offset ?? -1);
-      return Math.max(offset, 0);
-    } catch (e) {
-      throw transportError(`reading the committed offset of '${topic}' partition ${partition}`, e, {
-        kind,
-        partition,
-      });
     }
   }
 
@@ -208,17 +192,21 @@ export class KafkaMailbox implements MailboxTransport {
     if (admin) await (await admin.catch(() => undefined))?.disconnect();
   }
 
-  /** Where each partition's consumption starts: its committed offset, or the log start if none. */
-  private async startOffsets(topic: string, partitions: readonly number[]): Promise<Map<number, number>> {
-    const admin = await this.connectedAdmin();
-    const [committed] = await admin.fetchOffsets({ groupId: this.settings.groupId, topics: [topic] });
-    const logStart = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.low)]));
-    const starts = new Map<number, number>();
-    for (const partition of partitions) {
+  /** The committed next offset, or the log start if none was committed (retention may have moved it). */
+  async committed(kind: string, partition: number): Promise<number> {
+    this.assertOpen();
+    checkPartition(kind, partition, await this.partitionsOf(kind));
+    const topic = this.topicOf(kind);
+    try {
+      const admin = await this.connectedAdmin();
+      const [committed] = await admin.fetchOffsets({ groupId: this.groupId, topics: [topic] });
       const offset = Number(committed?.partitions.find((p) => p.partition === partition)?.offset ?? -1);
-      starts.set(partition, offset >= 0 ? offset : (logStart.get(partition) ?? 0));
+      if (offset >= 0) return offset;
+      const low = (await admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low;
+      return Number(low ?? 0);
+    } catch (e) {
+      throw transportError(`reading where '${topic}' partition ${partition} starts`, e, { kind, partition });
     }
-    return starts;
   }
 
   private async partitionsOf(kind: string): Promise<number> {

@@ -1,4 +1,6 @@
 /** Opens the Kafka boundary implementations from the node's configuration (runtime/open-boundaries.ts). */
+
+import { SequentialCheckpointStore } from '../checkpoints.ts';
 import type { ArgusConfig } from '../config.ts';
 import { ArgusError } from '../errors.ts';
 import type { Boundaries } from '../runtime.ts';
@@ -31,8 +33,8 @@ export const openKafkaBoundaries = async (config: ArgusConfig): Promise<Boundari
     mailbox,
     snapshots,
     deadLetters,
+    checkpoints: new SequentialCheckpointStore(mailbox, snapshots, deadLetters),
     close: async () => {
-      // Mailbox first: its consumers' onRevoked may still save snapshots and dead letters.
       await mailbox.close();
       await Promise.all([snapshots.close(), deadLetters.close()]);
     },

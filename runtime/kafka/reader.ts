@@ -6,6 +6,15 @@
  * something we support"; the maintainers point to custom partition assigners). So the read is a
  * throwaway consumer in a group of its own whose assigner hands it exactly the wanted partitions. It
  * never commits, so the broker drops the empty group when the reader leaves.
+ *
+ * Transactions (checkpoints.ts writes state and dead letters in them). The consumer reads committed
+ * records only (kafkajs' default isolation): records of aborted transactions and the control records
+ * (commit/abort markers) are never handed to onRecord, though they take offsets. A fetch never returns
+ * anything at or past the partition's last stable offset (LSO: the first offset of a transaction still
+ * open), so a range should end at or before the LSO — which is what `watermarks()` (client.ts) reports as
+ * `high`, since kafkajs' admin lists offsets read_committed. Reads thus stop at the LSO and never wait for
+ * another producer's open transaction; a range that does reach past the LSO waits until that transaction
+ * ends (commit, abort, or the broker's transaction timeout) or the read times out.
  */
 import { randomUUID } from 'node:crypto';
 import { AssignerProtocol, type Kafka, type PartitionAssigner } from 'kafkajs';
@@ -83,6 +92,14 @@ export const readPartitions = async (kafka: Kafka, options: ReadOptions): Promis
   let timer: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
+      /** Marks the partition done if the fetch that ended at lastOffset reached its range's end. */
+      const reached = (partition: number, lastOffset: number, pause: () => void): void => {
+        const range = ranges.get(partition);
+        if (range === undefined || !remaining.has(partition) || lastOffset + 1 < range.to) return;
+        remaining.delete(partition);
+        pause();
+        if (remaining.size === 0) resolve();
+      };
       timer = setTimeout(
         () =>
           reject(
@@ -96,6 +113,15 @@ export const readPartitions = async (kafka: Kafka, options: ReadOptions): Promis
       );
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         if (!payload.restart) reject(transportError(`reading '${topic}'`, payload.error, { topic }));
+      });
+      // A fetch whose records were all filtered out (control records, aborted transactions) never reaches
+      // eachBatch: kafkajs only moves past it and reports it as a batch of size 0. A range ending in such
+      // records (a partition whose last transaction was aborted, or our own commit marker) ends here.
+      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+        if (payload.topic !== topic || payload.batchSize > 0) return;
+        reached(payload.partition, Number(payload.lastOffset), () =>
+          consumer.pause([{ topic, partitions: [payload.partition] }]),
+        );
       });
       // Start each partition at its range: seeks made on joining apply to the first fetch.
       consumer.on(consumer.events.GROUP_JOIN, () => {
@@ -127,11 +153,7 @@ export const readPartitions = async (kafka: Kafka, options: ReadOptions): Promis
               return;
             }
             // lastOffset() also covers trailing records that compaction or control batches hid from us.
-            if (Number(batch.lastOffset()) + 1 >= end) {
-              remaining.delete(batch.partition);
-              pause();
-              if (remaining.size === 0) resolve();
-            }
+            reached(batch.partition, Number(batch.lastOffset()), pause);
           },
         });
       };

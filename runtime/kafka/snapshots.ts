@@ -10,7 +10,10 @@
  *
  * openShard must see every snapshot any process saved before the call: it reads the partition's high
  * watermark and reads what the index lacks up to it. Usually that is nothing (the owner is the only
- * writer and its own saves advance the index), so openShard costs one offsets request. Reads of one kind
+ * writer and its own saves advance the index), so openShard costs one offsets request. Snapshots written
+ * in a checkpoint transaction (checkpoints.ts) are read once committed, up to the last stable offset
+ * (reader.ts); a new owner opens the shard's checkpoint writer before openShard, so that the previous
+ * owner's last transaction is complete by then. Reads of one kind
  * run one at a time, and calls that arrive meanwhile share the next read (one throwaway consumer for all
  * their partitions).
  */
@@ -43,6 +46,12 @@ interface StoredSnapshot {
   readonly state: Uint8Array;
 }
 
+/** A snapshot as the record of the state topic that stores it (also written by checkpoints.ts). */
+export const snapshotMessage = (s: Snapshot): { partition: number; key: string; value: Buffer } => {
+  const stored: StoredSnapshot = { offset: s.offset, state: asBuffer(s.state) };
+  return { partition: s.partition, key: s.key, value: pack(stored) };
+};
+
 /** What this store knows of one partition. */
 interface ShardIndex {
   readonly byKey: Map<string, Snapshot>;
@@ -50,6 +59,11 @@ interface ShardIndex {
   readUpTo: number;
   /** While a read of the partition runs: saves acknowledged meanwhile, which win over what it read. */
   savedDuringRead: Map<string, Snapshot> | undefined;
+  /**
+   * A commit marker of one of our checkpoint transactions lies at or after readUpTo, before the records of
+   * any later transaction of ours (see committed()).
+   */
+  ownMarkerAhead: boolean;
 }
 
 class LiveShardSnapshots implements ShardSnapshots {
@@ -111,8 +125,7 @@ export class KafkaSnapshotStore implements SnapshotStore {
     const count = await this.partitionsOf(kind);
     const messages = snapshots.map((s) => {
       checkPartition(kind, s.partition, count);
-      const stored: StoredSnapshot = { offset: s.offset, state: asBuffer(s.state) };
-      return { partition: s.partition, key: s.key, value: pack(stored) };
+      return snapshotMessage(s);
     });
     const written = await this.sender.send(stateTopic(this.prefix, kind), messages);
     this.saved(kind, snapshots, written);
@@ -161,6 +174,46 @@ export class KafkaSnapshotStore implements SnapshotStore {
     }
   }
 
+  /**
+   * Brings snapshots of a committed checkpoint transaction (checkpoints.ts) into the indexes; `written`
+   * are the offset ranges its records took. Call it only after the commit succeeded.
+   *
+   * Unlike a plain save, a transaction is followed by a commit marker that takes an offset of each
+   * partition it wrote, at an unknown place after its records (the broker writes markers after the commit
+   * returns, and other producers' records may come first). So readUpTo moves past our records only when
+   * they provably follow it with nothing unknown in between: they start at readUpTo, or they start one
+   * past readUpTo while the marker of our previous transaction is known to lie at or after readUpTo — a
+   * writer's next transaction starts only once its previous one's markers are written, so that marker
+   * lies in [readUpTo, base) and, that range being one offset, is exactly the record at readUpTo.
+   */
+  committed(kind: string, snapshots: readonly Snapshot[], written: readonly WrittenRange[]): void {
+    for (const s of snapshots) {
+      const index = this.indexes.get(shardKey(kind, s.partition));
+      index?.byKey.set(s.key, s);
+      index?.savedDuringRead?.set(s.key, s);
+    }
+    const topic = stateTopic(this.prefix, kind);
+    const byPartition = new Map<number, WrittenRange[]>();
+    for (const range of written) {
+      if (range.topic !== topic || range.count === 0) continue;
+      byPartition.set(range.partition, [...(byPartition.get(range.partition) ?? []), range]);
+    }
+    for (const [partition, ranges] of byPartition) {
+      const index = this.indexes.get(shardKey(kind, partition));
+      if (!index) continue;
+      ranges.sort((a, b) => a.baseOffset - b.baseOffset);
+      let provable = index.ownMarkerAhead;
+      for (const range of ranges) {
+        if (range.baseOffset === index.readUpTo || (provable && range.baseOffset === index.readUpTo + 1))
+          index.readUpTo = range.baseOffset + range.count;
+        provable = false; // within one transaction there is no marker between its requests
+      }
+      // This transaction's marker follows its last record; it is ahead unless a read went past that.
+      const last = ranges[ranges.length - 1]!;
+      index.ownMarkerAhead = index.readUpTo <= last.baseOffset + last.count;
+    }
+  }
+
   /** Answers the partitions asked for so far with one read, then the ones asked for meanwhile. */
   private async readNext(kind: string): Promise<void> {
     const reads = this.reads.get(kind);
@@ -197,7 +250,12 @@ export class KafkaSnapshotStore implements SnapshotStore {
       const key = shardKey(kind, partition);
       let index = this.indexes.get(key);
       if (!index) {
-        index = { byKey: new Map(), readUpTo: ends.get(partition)?.low ?? 0, savedDuringRead: undefined };
+        index = {
+          byKey: new Map(),
+          readUpTo: ends.get(partition)?.low ?? 0,
+          savedDuringRead: undefined,
+          ownMarkerAhead: false,
+        };
         this.indexes.set(key, index);
       }
       indexes.set(partition, index);
@@ -235,7 +293,10 @@ export class KafkaSnapshotStore implements SnapshotStore {
           if (found === null) index.byKey.delete(entity);
           else index.byKey.set(entity, found);
         }
-        index.readUpTo = Math.max(index.readUpTo, r.to);
+        if (r.to > index.readUpTo) {
+          index.readUpTo = r.to;
+          index.ownMarkerAhead = false; // the marker may be behind us now; nothing is known past r.to
+        }
       }
     } finally {
       for (const r of toRead) indexes.get(r.partition)!.savedDuringRead = undefined;

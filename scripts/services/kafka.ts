@@ -2,13 +2,15 @@
  * A throwaway Apache Kafka broker for tests: one node in KRaft combined mode (broker + controller),
  * fresh storage in a temp folder, listeners on free loopback ports, settings that favour fast tests
  * over durability. The jars come from scripts/install-test-deps.sh (Maven Central, cached).
+ * `halt()`/`resume()` take it down and bring it back on the same ports with the same data, for
+ * "Kafka is down" tests.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { freePorts, spawnService, tailFile, waitUntilReady } from './process.ts';
+import { freePorts, spawnService, startRestartable, tailFile } from './process.ts';
 
 /** Keep in step with scripts/kafka/pom.xml and scripts/install-test-deps.sh. */
 export const KAFKA_VERSION = '3.9.2';
@@ -22,12 +24,34 @@ export interface KafkaOptions {
   readonly startTimeoutMs?: number;
   /** Keep the temp folder (data and log) after stop. Default: env ARGUS_KEEP_SERVICE_FILES=1. */
   readonly keepFiles?: boolean;
+  /** halt(): how long the broker may shut down cleanly after SIGTERM before SIGKILL (default HALT_GRACE_MS). */
+  readonly haltGraceMs?: number;
 }
+
+/**
+ * See `haltGraceMs`. A clean shutdown takes about 0.5 s and the resume then about 2.5 s (JVM start).
+ * After a SIGKILL the resume takes about 12 s: not log recovery (tens of ms for test data) but the
+ * controller refusing the new broker incarnation until the old one's session expires
+ * (broker.session.timeout.ms, 9 s). Pass 0 for a crash all the same.
+ */
+export const HALT_GRACE_MS = 5_000;
 
 export interface RunningKafka {
   readonly brokers: string[];
   readonly logFile: string;
+  /** The current broker process (a new one after each resume). */
   readonly pid: number;
+  /**
+   * Ends the broker (SIGTERM, SIGKILL after `haltGraceMs`) and keeps its data and ports. What was
+   * acknowledged stays: the data is in the page cache even when the JVM gets no time to flush.
+   */
+  halt(): Promise<void>;
+  /**
+   * Starts the broker again on the same ports with the same data (no new format) and resolves once
+   * it answers, group coordinator and producer ids included.
+   */
+  resume(): Promise<void>;
+  /** Final stop, also after halt(): ends the broker and removes the temp folder unless keepFiles. */
   stop(): Promise<void>;
 }
 
@@ -142,22 +166,34 @@ export const startKafka = async (options: KafkaOptions = {}): Promise<RunningKaf
     throw e;
   }
 
-  const server = spawnService({
-    name: `kafka ${KAFKA_VERSION}`,
-    command: 'java',
-    args: [...jvm, '-cp', classpath, 'kafka.Kafka', propsFile],
+  const brokers = [`127.0.0.1:${brokerPort}`];
+  const service = await startRestartable({
+    spawn: () =>
+      spawnService({
+        name: `kafka ${KAFKA_VERSION}`,
+        command: 'java',
+        args: [...jvm, '-cp', classpath, 'kafka.Kafka', propsFile],
+        logFile,
+        tempDir: dir,
+        keepTempDir: keepFiles,
+      }),
+    probe: () => probeBroker(brokers),
+    startTimeoutMs: options.startTimeoutMs ?? 90_000,
     logFile,
     tempDir: dir,
     keepTempDir: keepFiles,
+    haltGraceMs: options.haltGraceMs ?? HALT_GRACE_MS,
   });
-  const brokers = [`127.0.0.1:${brokerPort}`];
-  try {
-    await waitUntilReady(server, () => probeBroker(brokers), options.startTimeoutMs ?? 90_000);
-  } catch (e) {
-    await server.stop(1_000);
-    throw e;
-  }
-  return { brokers, logFile, pid: server.pid, stop: () => server.stop() };
+  return {
+    brokers,
+    logFile,
+    get pid() {
+      return service.process.pid;
+    },
+    halt: () => service.halt(),
+    resume: () => service.resume(),
+    stop: () => service.stop(),
+  };
 };
 
 /**

@@ -8,9 +8,14 @@
  *
  * The children run in their own process group (detached) so that a Ctrl-C on a terminal reaches us
  * first and we stop them in order, instead of racing them.
+ *
+ * `startRestartable` adds halt/resume on top (fault tests: "etcd is down", "Kafka is down"): the
+ * process ends, its folder and ports stay, and a new process starts later on the same ones. While a
+ * service is halted no child exists, so the folder is covered by the exit hook and by a folder-only
+ * watchdog instead.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 export interface ServiceProcess {
@@ -21,6 +26,11 @@ export interface ServiceProcess {
   /** Resolves with the exit code once the process ended (null when killed by a signal). */
   readonly exited: Promise<number | null>;
   isRunning(): boolean;
+  /**
+   * Ends the process and KEEPS the temp folder: SIGTERM, SIGKILL after `graceMs` (0: SIGKILL at once).
+   * Resolves once it exited.
+   */
+  kill(graceMs?: number): Promise<void>;
   /** SIGTERM, SIGKILL after `graceMs`, then removes the temp folder (unless kept). */
   stop(graceMs?: number): Promise<void>;
 }
@@ -39,6 +49,8 @@ export interface SpawnServiceOptions {
 
 /** Children still running, with the folder to remove when we exit ('' to keep it). */
 const running = new Map<ChildProcess, string>();
+/** Folders of halted services (no child right now), removed when we exit. */
+const haltedDirs = new Set<string>();
 let exitHookInstalled = false;
 
 const installExitHook = (): void => {
@@ -54,6 +66,7 @@ const installExitHook = (): void => {
         // already gone; removing the folder is best effort
       }
     }
+    for (const dir of haltedDirs) rmSync(dir, { recursive: true, force: true });
   });
 };
 
@@ -114,21 +127,29 @@ export const spawnService = (options: SpawnServiceOptions): ServiceProcess => {
   });
   startWatchdog(pid, options.keepTempDir ? '' : options.tempDir);
 
+  const kill = async (graceMs = 5_000): Promise<void> => {
+    if (!alive) return;
+    if (graceMs <= 0) {
+      child.kill('SIGKILL');
+      await exited;
+      return;
+    }
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = 5_000): Promise<void> => {
     stopping ??= (async () => {
-      if (alive) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-        await exited;
-        clearTimeout(timer);
-      }
+      await kill(graceMs);
       if (!options.keepTempDir) rmSync(options.tempDir, { recursive: true, force: true });
     })();
     return stopping;
   };
 
-  return { name: options.name, pid, logFile: options.logFile, exited, isRunning: () => alive, stop };
+  return { name: options.name, pid, logFile: options.logFile, exited, isRunning: () => alive, kill, stop };
 };
 
 /**
@@ -197,4 +218,164 @@ export const waitUntilReady = async (
   throw new Error(
     `${service.name} did not answer within ${timeoutMs} ms (last probe error: ${why}). Last lines of ${service.logFile}:\n${tailFile(service.logFile)}`,
   );
+};
+
+export interface RestartableOptions {
+  /** Starts the server process: the same command, ports and folder every time. */
+  readonly spawn: () => ServiceProcess;
+  /** Resolves once the server answers (see waitUntilReady). */
+  readonly probe: () => Promise<void>;
+  /** For each start and resume. */
+  readonly startTimeoutMs: number;
+  /** Where `spawn` sends the output: read to tell a lost port race from other failures. */
+  readonly logFile: string;
+  readonly tempDir: string;
+  readonly keepTempDir: boolean;
+  /** halt(): grace between SIGTERM and SIGKILL; 0 sends SIGKILL at once. */
+  readonly haltGraceMs: number;
+}
+
+export interface RestartableService {
+  /** The current process, or the last one while halted. */
+  readonly process: ServiceProcess;
+  /** Ends the process, keeps the folder (and so the ports in the server's config). No-op while halted. */
+  halt(): Promise<void>;
+  /** Starts a new process on the same folder and ports, resolves once it answers. No-op while running. */
+  resume(): Promise<void>;
+  /** Final: ends the process if any and removes the folder (unless kept). Idempotent. */
+  stop(): Promise<void>;
+}
+
+const BIND_FAILURE = /address already in use/i;
+
+const readFrom = (file: string, offset: number): string => {
+  try {
+    return readFileSync(file).subarray(offset).toString('utf8');
+  } catch {
+    return '';
+  }
+};
+
+const sizeOf = (file: string): number => {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+};
+
+/**
+ * Spawns and waits until the server answers. A server that exits because its port is taken is
+ * started again until the deadline: right after a halt the port may still be held for a moment (by
+ * the old process' sockets, or a client that got it as its ephemeral port).
+ */
+const launch = async (options: RestartableOptions): Promise<ServiceProcess> => {
+  const deadline = Date.now() + options.startTimeoutMs;
+  for (;;) {
+    const logOffset = sizeOf(options.logFile);
+    const service = options.spawn();
+    try {
+      await waitUntilReady(service, options.probe, Math.max(0, deadline - Date.now()));
+      return service;
+    } catch (e) {
+      await service.kill(1_000);
+      const lostPortRace = BIND_FAILURE.test(readFrom(options.logFile, logOffset));
+      if (!lostPortRace || Date.now() + 250 >= deadline) throw e;
+      await sleep(250);
+    }
+  }
+};
+
+// Like WATCHDOG, for a halted service: no child to watch, only the folder. It exits once resume() or
+// stop() removed the marker, and removes the folder if we die while the marker is still there.
+const FOLDER_WATCHDOG = `
+parent="$1"; dir="$2"; marker="$3"
+while kill -0 "$parent" 2>/dev/null; do
+  [ -e "$marker" ] || exit 0
+  sleep 1
+done
+[ -e "$marker" ] && rm -rf "$dir"
+exit 0
+`;
+
+/**
+ * Starts a server that can be halted and resumed (same folder, same ports). On a failed first start
+ * the folder is removed, as with `spawnService().stop()`; on a failed resume the service stays halted
+ * and `stop()` still cleans up.
+ */
+export const startRestartable = async (options: RestartableOptions): Promise<RestartableService> => {
+  const marker = `${options.tempDir}/.argus-halted`;
+  const holdFolder = (): void => {
+    if (options.keepTempDir) return;
+    installExitHook();
+    haltedDirs.add(options.tempDir);
+    writeFileSync(marker, `${process.pid}\n`);
+    spawn(
+      'bash',
+      ['-c', FOLDER_WATCHDOG, 'argus-folder-watchdog', String(process.pid), options.tempDir, marker],
+      {
+        detached: true,
+        stdio: 'ignore',
+      },
+    ).unref();
+  };
+  const releaseFolder = (): void => {
+    haltedDirs.delete(options.tempDir);
+    rmSync(marker, { force: true });
+  };
+
+  let current: ServiceProcess;
+  try {
+    current = await launch(options);
+  } catch (e) {
+    if (!options.keepTempDir) rmSync(options.tempDir, { recursive: true, force: true });
+    throw e;
+  }
+  let halted = false;
+  let stopped = false;
+  // halt, resume and stop run one after the other, in call order.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = (op: () => Promise<void>): Promise<void> => {
+    const next = queue.then(op);
+    queue = next.catch(() => undefined);
+    return next;
+  };
+  const notStopped = (what: string): void => {
+    if (stopped) throw new Error(`${current.name}: ${what} after stop()`);
+  };
+
+  return {
+    get process() {
+      return current;
+    },
+    halt: () =>
+      serial(async () => {
+        notStopped('halt()');
+        if (halted) return;
+        halted = true;
+        holdFolder();
+        await current.kill(options.haltGraceMs);
+      }),
+    resume: () =>
+      serial(async () => {
+        notStopped('resume()');
+        if (!halted) return;
+        releaseFolder();
+        try {
+          current = await launch(options);
+        } catch (e) {
+          holdFolder();
+          throw e;
+        }
+        halted = false;
+      }),
+    stop: () =>
+      serial(async () => {
+        if (stopped) return;
+        stopped = true;
+        releaseFolder();
+        // Ends the process if it still runs, then removes the folder (unless kept).
+        await current.stop();
+      }),
+  };
 };

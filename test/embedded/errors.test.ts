@@ -35,8 +35,6 @@ describe('embedded journal errors', () => {
       () =>
         mailbox.consume({
           kinds: ['host', 'hots'],
-          onAssigned: async () => {},
-          onRevoked: async () => {},
           onBatch: async () => {},
         }),
       unknown,
@@ -147,8 +145,6 @@ describe('embedded journal errors', () => {
       () =>
         journal.mailbox.consume({
           kinds: [],
-          onAssigned: async () => {},
-          onRevoked: async () => {},
           onBatch: async () => {},
         }),
       closed,

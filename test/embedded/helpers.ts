@@ -1,4 +1,5 @@
 /** Shared pieces of the embedded journal tests: temp folders, deterministic records, a recording consumer, children. */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import type {
   PartitionRef,
 } from '../../runtime/boundaries.ts';
 import { type EmbeddedJournal, openJournal } from '../../runtime/embedded/journal.ts';
+import { assignAll } from '../helpers/assign.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../..');
@@ -74,28 +76,29 @@ export class Recorder {
   async start(
     mailbox: MailboxTransport,
     kinds: readonly string[],
-    options: Partial<Pick<ConsumeOptions, 'maxBatch' | 'onBatch' | 'owns'>> = {},
+    options: Partial<Pick<ConsumeOptions, 'maxBatch' | 'onBatch'>> & {
+      owns?: (ref: PartitionRef) => boolean;
+    } = {},
   ): Promise<this> {
     this.consumption = await mailbox.consume({
       kinds,
       ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
-      ...(options.owns === undefined ? {} : { owns: options.owns }),
-      onAssigned: async (ref, start) => {
-        this.assigned.push({ ref, start });
-      },
-      onRevoked: async (ref) => {
-        this.revoked.push(ref);
-      },
       onBatch: async (batch) => {
         this.batches.push(batch);
         await options.onBatch?.(batch);
       },
     });
+    for (const a of await assignAll(mailbox, this.consumption, kinds, options.owns)) {
+      this.assigned.push({ ref: a.ref, start: a.startOffset });
+    }
     return this;
   }
 
   async stop(): Promise<void> {
-    await this.consumption?.stop();
+    const consumption = this.consumption;
+    if (!consumption) return;
+    this.revoked.push(...consumption.assigned());
+    await consumption.stop();
   }
 }
 

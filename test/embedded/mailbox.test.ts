@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MailboxBatch, OutgoingRecord } from '../../runtime/boundaries.ts';
 import { type EmbeddedJournal, openJournal } from '../../runtime/embedded/journal.ts';
+import { assignAll } from '../helpers/assign.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 import { byteMismatches, keyFor, Recorder, removeTempDirs, tempDir, valueFor } from './helpers.ts';
 
@@ -72,7 +73,7 @@ describe('embedded mailbox: append and consume', () => {
     await recorder.stop();
   });
 
-  it('stop() waits for the in-flight batch, then revokes every partition', async () => {
+  it('stop() waits for the in-flight batch of every partition', async () => {
     const journal = journalAt(tempDir());
     await journal.mailbox.ensureKinds([{ kind: 'host', partitions: 4 }]);
     await journal.mailbox.append('host', records('w', 0, 1, 4));
@@ -83,16 +84,13 @@ describe('embedded mailbox: append and consume', () => {
     const events: string[] = [];
     const consumption = await journal.mailbox.consume({
       kinds: ['host'],
-      onAssigned: async () => {},
-      onRevoked: async (ref) => {
-        events.push(`revoked ${ref.partition}`);
-      },
       onBatch: async () => {
         events.push('batch started');
         await gate;
         events.push('batch settled');
       },
     });
+    await assignAll(journal.mailbox, consumption, ['host']);
     await waitFor('the batch', () => events.includes('batch started'));
     let stopped = false;
     const stopping = consumption.stop().then(() => {
@@ -100,15 +98,68 @@ describe('embedded mailbox: append and consume', () => {
     });
     await sleep(50);
     expect(stopped).toBe(false);
+    expect(
+      consumption
+        .assigned()
+        .map((r) => r.partition)
+        .sort(),
+    ).toEqual([0, 1, 2, 3]);
     release();
     await stopping;
-    expect(events.indexOf('batch settled')).toBeLessThan(events.indexOf('revoked 0'));
-    expect(events.filter((e) => e.startsWith('revoked')).sort()).toEqual([
-      'revoked 0',
-      'revoked 1',
-      'revoked 2',
-      'revoked 3',
-    ]);
+    expect(events.filter((e) => e === 'batch settled').length).toBe(
+      events.filter((e) => e === 'batch started').length,
+    );
+    expect(consumption.assigned()).toEqual([]);
+  });
+
+  it("revoke() waits for the partition's batch in flight and delivers nothing of it afterwards", async () => {
+    const journal = journalAt(tempDir());
+    await journal.mailbox.ensureKinds([{ kind: 'host', partitions: 2 }]);
+    await journal.mailbox.append('host', records('w', 0, 10, 2));
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const seen: number[] = [];
+    const consumption = await journal.mailbox.consume({
+      kinds: ['host'],
+      maxBatch: 2,
+      onBatch: async (batch) => {
+        seen.push(batch.partition);
+        if (batch.partition === 0) await gate;
+      },
+    });
+    consumption.assign({ kind: 'host', partition: 0 }, 0);
+    consumption.assign({ kind: 'host', partition: 1 }, 0);
+    await waitFor('the gated batch', () => seen.includes(0));
+    let revoked = false;
+    const revoking = consumption.revoke({ kind: 'host', partition: 0 }).then(() => {
+      revoked = true;
+    });
+    await sleep(30);
+    expect(revoked).toBe(false);
+    release();
+    await revoking;
+    const count = seen.filter((p) => p === 0).length;
+    await journal.mailbox.append('host', records('x', 0, 4, 2));
+    await waitFor('partition 1 goes on', () => seen.filter((p) => p === 1).length >= 4);
+    await sleep(30);
+    expect(seen.filter((p) => p === 0).length).toBe(count);
+    expect(consumption.assigned()).toEqual([{ kind: 'host', partition: 1 }]);
+    await consumption.stop();
+  });
+
+  it('refuses to assign an unknown kind, a partition out of range, or one already assigned', async () => {
+    const journal = journalAt(tempDir());
+    await journal.mailbox.ensureKinds([{ kind: 'host', partitions: 2 }]);
+    const consumption = await journal.mailbox.consume({ kinds: ['host'], onBatch: async () => {} });
+    expect(() => consumption.assign({ kind: 'rule', partition: 0 }, 0)).toThrow(
+      /ARGUS_ERR_UNKNOWN_KIND.*'rule'/,
+    );
+    expect(() => consumption.assign({ kind: 'host', partition: 2 }, 0)).toThrow(/partition 2/);
+    consumption.assign({ kind: 'host', partition: 1 }, 0);
+    expect(() => consumption.assign({ kind: 'host', partition: 1 }, 0)).toThrow(/already assigned/);
+    await consumption.stop();
   });
 });
 
@@ -184,8 +235,6 @@ describe('embedded mailbox: failed batches', () => {
     const consumption = await journal.mailbox.consume({
       kinds: ['host'],
       maxBatch: 10,
-      onAssigned: async () => {},
-      onRevoked: async () => {},
       onBatch: async (batch: MailboxBatch) => {
         const offsets = batch.records.map((r) => r.offset);
         const fail = !failed && offsets[0] === 20;
@@ -197,6 +246,7 @@ describe('embedded mailbox: failed batches', () => {
         if (commitEachBatch) await journal.mailbox.commit('host', 0, offsets.at(-1)! + 1);
       },
     });
+    consumption.assign({ kind: 'host', partition: 0 }, 0);
     await waitFor('offset 49 handled', () => attempts.some((a) => a.ok && a.offsets.includes(49)));
     await sleep(30);
     await consumption.stop();
@@ -204,7 +254,7 @@ describe('embedded mailbox: failed batches', () => {
   };
   const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
-  it('re-delivers the rejected batch from the committed offset after a pause, skipping nothing', async () => {
+  it('re-delivers the rejected batch after a pause, skipping nothing', async () => {
     const attempts = await failOnce(true);
     expect(attempts.map((a) => [a.offsets[0], a.offsets.length, a.ok])).toEqual([
       [0, 10, true],
@@ -218,22 +268,16 @@ describe('embedded mailbox: failed batches', () => {
     expect(attempts[3]!.at - attempts[2]!.at).toBeGreaterThanOrEqual(50);
   });
 
-  it('re-delivers everything after the last commit, not just the rejected batch', async () => {
+  it('re-delivers the rejected records themselves, whatever was committed before', async () => {
     const attempts = await failOnce(false);
-    const delivered = attempts.map((a) => [a.offsets[0], a.ok]);
-    expect(delivered).toEqual([
+    expect(attempts.map((a) => [a.offsets[0], a.ok])).toEqual([
       [0, true],
       [10, true],
       [20, false],
-      [0, true],
-      [10, true],
       [20, true],
       [30, true],
       [40, true],
     ]);
-    expect(attempts.filter((a) => a.ok).flatMap((a) => a.offsets)).toEqual([
-      ...range(0, 20),
-      ...range(0, 50),
-    ]);
+    expect(attempts.filter((a) => a.ok).flatMap((a) => a.offsets)).toEqual(range(0, 50));
   });
 });

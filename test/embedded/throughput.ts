@@ -47,13 +47,14 @@ try {
   });
   const consumption = await journal.mailbox.consume({
     kinds: ['host'],
-    onAssigned: async () => {},
-    onRevoked: async () => {},
     onBatch: async (batch) => {
       seen += batch.records.length;
       if (seen === total) allSeen();
     },
   });
+  for (let p = 0; p < (await journal.mailbox.partitionCount('host')); p++) {
+    consumption.assign({ kind: 'host', partition: p }, 0);
+  }
   await finished;
   const consumeSeconds = (performance.now() - consumeStart) / 1000;
   await consumption.stop();

@@ -3,10 +3,13 @@
  */
 import type {
   ConsumeOptions,
+  Consumption,
   MailboxBatch,
   MailboxTransport,
   PartitionRef,
 } from '../../runtime/boundaries.ts';
+
+import { assignAll } from '../helpers/assign.ts';
 
 export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 export const text = (value: Uint8Array): string => new TextDecoder().decode(value);
@@ -23,7 +26,7 @@ export interface Recorded {
  */
 export const consumeUntil = async (
   mailbox: MailboxTransport,
-  options: Omit<ConsumeOptions, 'onAssigned' | 'onRevoked' | 'onBatch'> & {
+  options: Omit<ConsumeOptions, 'onBatch'> & {
     onBatch?: (batch: MailboxBatch, recorded: Recorded) => Promise<void>;
   },
   done: (recorded: Recorded) => boolean,
@@ -62,24 +65,27 @@ export const describeRecords = (batches: readonly MailboxBatch[]): string[] =>
 /** A consumption that records everything until stopped; `then` runs after each batch is recorded. */
 export const recordingConsumer = async (
   mailbox: MailboxTransport,
-  options: Omit<ConsumeOptions, 'onAssigned' | 'onRevoked' | 'onBatch'>,
+  options: Omit<ConsumeOptions, 'onBatch'>,
   then?: (batch: MailboxBatch, recorded: Recorded) => Promise<void>,
-): Promise<{ recorded: Recorded; stop(): Promise<void> }> => {
+  owns?: (ref: PartitionRef) => boolean,
+): Promise<{ recorded: Recorded; consumption: Consumption; stop(): Promise<void> }> => {
   const recorded: Recorded = { batches: [], assigned: [], revoked: [] };
   const consumption = await mailbox.consume({
     ...options,
-    onAssigned: async (ref, startOffset) => {
-      recorded.assigned.push({ ref, startOffset });
-    },
-    onRevoked: async (ref) => {
-      recorded.revoked.push(ref);
-    },
     onBatch: async (batch) => {
       recorded.batches.push(batch);
       await then?.(batch, recorded);
     },
   });
-  return { recorded, stop: () => consumption.stop() };
+  recorded.assigned.push(...(await assignAll(mailbox, consumption, options.kinds, owns)));
+  return {
+    recorded,
+    consumption,
+    stop: async () => {
+      recorded.revoked.push(...consumption.assigned());
+      await consumption.stop();
+    },
+  };
 };
 
 export { waitFor } from '../helpers/wait.ts';
