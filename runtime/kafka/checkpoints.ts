@@ -277,8 +277,8 @@ class KafkaShardWriter implements ShardWriter {
     try {
       transaction = await this.producer.transaction();
     } catch (e) {
-      this.state = 'stuck';
-      throw this.failure(doing, e);
+      this.become('stuck');
+      throw this.failure(doing, e, 'stuck');
     }
     const written: WrittenRange[] = [];
     try {
@@ -299,20 +299,10 @@ class KafkaShardWriter implements ShardWriter {
       );
       await transaction.commit();
     } catch (e) {
-      let fenced = isFencedError(e);
-      if (transaction.isActive()) {
-        try {
-          await transaction.abort();
-        } catch (abortError) {
-          fenced ||= isFencedError(abortError);
-          this.state = 'stuck';
-        }
-      } else {
-        this.state = 'stuck'; // the commit itself failed: kafkajs cannot begin another transaction
-      }
-      if (fenced) this.state = 'fenced';
+      const outcome = await abandon(transaction, e);
+      this.become(outcome);
       this.lastEnded = performance.now();
-      throw this.failure(doing, e);
+      throw this.failure(doing, e, outcome);
     }
     this.lastEnded = performance.now();
     this.settings.snapshots?.committed(this.kind, checkpoint.snapshots, written);
@@ -406,10 +396,15 @@ class KafkaShardWriter implements ShardWriter {
     }
   }
 
-  private failure(doing: string, cause: unknown): ArgusError {
-    if (this.state === 'fenced') return this.fencedError(cause);
-    const error = transportError(doing, cause, { kind: this.kind, partition: this.partition });
-    if (this.state !== 'stuck') return error;
+  /** A closed writer stays closed, whatever its last write found out. */
+  private become(state: Exclude<WriterState, 'closed'>): void {
+    if (this.state !== 'closed') this.state = state;
+  }
+
+  private failure(doing: string, cause: unknown, outcome: Exclude<WriterState, 'closed'>): ArgusError {
+    if (outcome === 'fenced') return this.fencedError(cause);
+    if (outcome === 'ready')
+      return transportError(doing, cause, { kind: this.kind, partition: this.partition });
     return new ArgusError(
       'ARGUS_ERR_TRANSPORT',
       `${doing} failed: ${describeError(cause).message}; the writer cannot continue: ` +
@@ -430,6 +425,26 @@ class KafkaShardWriter implements ShardWriter {
     );
   }
 }
+
+/**
+ * Ends a transaction that failed with `error` as well as kafkajs allows, and says what the writer can do
+ * next: write again ('ready': aborted), nothing ('fenced'), or nothing until reopened ('stuck': the commit
+ * or the abort failed, which leaves kafkajs' transactional producer unable to begin another transaction).
+ */
+const abandon = async (transaction: Transaction, error: unknown): Promise<Exclude<WriterState, 'closed'>> => {
+  let fenced = isFencedError(error);
+  let aborted = false;
+  if (transaction.isActive()) {
+    try {
+      await transaction.abort();
+      aborted = true;
+    } catch (abortError) {
+      fenced ||= isFencedError(abortError);
+    }
+  }
+  if (fenced) return 'fenced';
+  return aborted ? 'ready' : 'stuck';
+};
 
 /** Record framing, headers and varints: a generous estimate, as sender.ts makes it. */
 const RECORD_OVERHEAD = 64;
