@@ -534,6 +534,11 @@ export class EtcdCoordinator implements Coordinator {
     if (slot?.want && !slot.running && !slot.claim) this.drive(slot);
   }
 
+  holds(ref: PartitionRef): boolean {
+    const slot = this.slots.get(`${ref.kind}/${ref.partition}`);
+    return this.currentStatus === 'active' && !!slot?.running && slot.want && this.leaseKeeper.valid;
+  }
+
   fenced(ref: PartitionRef): void {
     const slot = this.slots.get(`${ref.kind}/${ref.partition}`);
     if (!slot?.running) return;

@@ -253,6 +253,8 @@ export interface Coordinator {
   view(): ClusterView;
   /** The member that owns the shard by the current placement, if any. */
   ownerOf(kind: string, partition: number): MemberInfo | undefined;
+  /** Whether this node holds the shard right now (may open its writer, which fences others). */
+  holds(ref: PartitionRef): boolean;
   /** The shard's writer was fenced: another node writes it now. The coordinator releases it here. */
   fenced(ref: PartitionRef): void;
   /** Releases every shard (handoff), leaves the cluster. */

@@ -94,6 +94,10 @@ export class LocalCoordinator implements Coordinator {
     return kind in this.self.kinds ? this.self : undefined;
   }
 
+  holds(ref: PartitionRef): boolean {
+    return this.status === 'active' && this.running.has(`${ref.kind}/${ref.partition}`);
+  }
+
   fenced(ref: PartitionRef): void {
     const id = `${ref.kind}/${ref.partition}`;
     if (!this.running.has(id)) return;

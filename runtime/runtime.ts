@@ -115,6 +115,8 @@ export class Runtime {
   private readonly random: () => number;
   private readonly kinds = new Map<string, { definition: AnyEntityDefinition; shards: number }>();
   private readonly runners = new Map<string, { runner: ShardRunner; writer: ShardWriter; epoch: number }>();
+  /** Set after a checkpoint failed on the transport, until one succeeds: the outage is reported once. */
+  private transportDown = false;
   /** Shards being acquired or released right now: a second call waits for the first. */
   private readonly transitions = new Map<string, Promise<void>>();
   private coordinator: Coordinator | undefined;
@@ -533,15 +535,49 @@ export class Runtime {
     const running = this.runners.get(`${kind}/${partition}`);
     if (!running) throw new Error(`shard ${kind}/${partition} is not open here`);
     try {
+      if (running.runner.writeFailed) await this.reopenWriter({ kind, partition }, running);
       await running.runner.process(batch);
+      if (this.transportDown) {
+        this.transportDown = false;
+        this.publishCluster('transport-reachable', { kind, partition });
+      }
     } catch (e) {
       if (isArgusError(e, 'ARGUS_ERR_FENCED')) {
         this.coordinator?.fenced({ kind, partition });
       } else if (this.currentStatus === 'running') {
         this.warn(`batch of shard ${kind}/${partition} (retried)`, e);
+        if (isArgusError(e, 'ARGUS_ERR_TRANSPORT') && !this.transportDown) {
+          this.transportDown = true;
+          this.publishCluster('transport-unreachable', { kind, partition, detail: describeError(e).message });
+        }
       }
       throw e;
     }
+  }
+
+  /**
+   * A checkpoint write failed: its writer may be unusable (a Kafka transaction whose outcome is unknown).
+   * Open a new one — which fences the old — but only while this node still holds the shard: opening it
+   * after losing the shard would fence the new owner.
+   */
+  private async reopenWriter(
+    ref: PartitionRef,
+    running: { runner: ShardRunner; writer: ShardWriter },
+  ): Promise<void> {
+    if (!this.coordinator?.holds(ref))
+      throw new ArgusError('ARGUS_ERR_FENCED', `shard ${ref.kind}/${ref.partition} is no longer held here`);
+    const fresh = await this.boundaries!.checkpoints.open(ref.kind, ref.partition);
+    const old = running.runner.replaceWriter(fresh);
+    running.writer = fresh;
+    await old.close().catch(() => undefined);
+  }
+
+  private publishCluster(
+    event: 'transport-unreachable' | 'transport-reachable',
+    extra: { kind: string; partition: number; detail?: string },
+  ): void {
+    if (!this.events.listening) return;
+    this.events.publish({ type: '@argus.cluster', event, node: this.nodeId, at: this.clock.now(), ...extra });
   }
 
   /** Runs one transition of a shard at a time (acquire and release of the same shard never overlap). */

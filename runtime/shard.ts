@@ -56,7 +56,7 @@ export interface ShardDeps {
   /** Where the shard's snapshots are loaded from. */
   readonly snapshots: SnapshotStore;
   /** The shard's fenced writer: snapshots, dead letters and the offset, durable together. */
-  readonly writer: ShardWriter;
+  writer: ShardWriter;
   /** This node, and the placement epoch the shard was acquired at (on batch events). */
   readonly nodeId: string;
   readonly epoch: number;
@@ -94,6 +94,8 @@ export class ShardRunner implements ChildObserver {
   private closed = false;
   /** The next offset after the last checkpoint written (-1 until the first). */
   committedOffset = -1;
+  /** Set when a checkpoint write failed: the owner opens a new writer before the batch is retried. */
+  writeFailed = false;
 
   constructor(
     readonly definition: AnyEntityDefinition,
@@ -140,6 +142,14 @@ export class ShardRunner implements ChildObserver {
       this.waiters.delete(key);
       for (const w of list) w.reject(new Error(`shard ${this.id} closed`));
     }
+  }
+
+  /** Swaps in a freshly opened writer (after a failed write); returns the old one to close. */
+  replaceWriter(writer: ShardWriter): ShardWriter {
+    const old = this.deps.writer;
+    this.deps.writer = writer;
+    this.writeFailed = false;
+    return old;
   }
 
   /** Entities currently active in this shard. */
@@ -208,7 +218,12 @@ export class ShardRunner implements ChildObserver {
         snapshots.push({ key: r.key, partition: this.partition, offset: r.offset, state: pack(r.state) });
     }
     const next = records[records.length - 1]!.offset + 1;
-    await this.deps.writer.write({ snapshots, deadLetters: dead, nextOffset: next });
+    try {
+      await this.deps.writer.write({ snapshots, deadLetters: dead, nextOffset: next });
+    } catch (e) {
+      this.writeFailed = true;
+      throw e;
+    }
     this.committedOffset = next;
     for (const d of dead) this.publishDeadLetter(d);
     if (this.deps.events.listening) {

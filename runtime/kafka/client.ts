@@ -35,6 +35,8 @@ const ROUTINE = [
   'The coordinator is loading',
   'The coordinator is not available',
   'is not the correct coordinator',
+  // A transactional writer's next transaction asked for a few ms after a commit; it is retried.
+  'another concurrent operation on the same transaction',
 ];
 
 /** kafkajs' log lines on the console, one line each, routine errors demoted. */
@@ -44,7 +46,9 @@ const consoleLogCreator =
     const { message, timestamp: _timestamp, ...extra } = log;
     const error = typeof extra.error === 'string' ? extra.error : '';
     const effective =
-      level === KafkaLogLevel.ERROR && ROUTINE.some((r) => error.includes(r)) ? KafkaLogLevel.DEBUG : level;
+      level === KafkaLogLevel.ERROR && ROUTINE.some((r) => error.includes(r) || String(message).includes(r))
+        ? KafkaLogLevel.DEBUG
+        : level;
     if (effective > threshold) return;
     const line = `[kafkajs ${namespace}] ${message} ${JSON.stringify(extra)}`;
     if (effective === KafkaLogLevel.ERROR) console.error(line);

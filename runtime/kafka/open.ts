@@ -1,9 +1,9 @@
 /** Opens the Kafka boundary implementations from the node's configuration (runtime/open-boundaries.ts). */
 
-import { SequentialCheckpointStore } from '../checkpoints.ts';
 import type { ArgusConfig } from '../config.ts';
 import { ArgusError } from '../errors.ts';
 import type { Boundaries } from '../runtime.ts';
+import { KafkaCheckpointStore } from './checkpoints.ts';
 import { KafkaDeadLetterStore } from './deadletters.ts';
 import { KafkaMailbox } from './mailbox.ts';
 import { KafkaSnapshotStore } from './snapshots.ts';
@@ -23,19 +23,21 @@ export const openKafkaBoundaries = async (config: ArgusConfig): Promise<Boundari
   const mailbox = new KafkaMailbox({ ...connection, consumer: { maxBatch: config.delivery.maxBatch } });
   const snapshots = new KafkaSnapshotStore(connection);
   const deadLetters = new KafkaDeadLetterStore(connection);
+  const checkpoints = new KafkaCheckpointStore({ ...connection, snapshots });
   try {
     await deadLetters.ensure();
   } catch (e) {
-    await Promise.allSettled([mailbox.close(), snapshots.close(), deadLetters.close()]);
+    await Promise.allSettled([mailbox.close(), checkpoints.close(), snapshots.close(), deadLetters.close()]);
     throw e;
   }
   return {
     mailbox,
     snapshots,
     deadLetters,
-    checkpoints: new SequentialCheckpointStore(mailbox, snapshots, deadLetters),
+    checkpoints,
     close: async () => {
       await mailbox.close();
+      await checkpoints.close();
       await Promise.all([snapshots.close(), deadLetters.close()]);
     },
   };

@@ -86,10 +86,12 @@ export const startEtcd = async (options: EtcdOptions = {}): Promise<RunningEtcd>
 /** Answers once a write is committed and readable: the member elected itself leader. */
 const putAndGet = async (endpoints: string[]): Promise<void> => {
   // etcd3 1.1.2 ignores `dialTimeout`: a per-call deadline keeps a probe from hanging on a server that
-  // accepts connections but does not answer yet.
+  // accepts connections but does not answer yet. A local subchannel pool: closing the client closes
+  // its connection, instead of leaving a stuck one in gRPC's global pool for the next probe.
   const client = new Etcd3({
     hosts: endpoints,
     defaultCallOptions: () => ({ deadline: Date.now() + 2_000 }),
+    grpcOptions: { 'grpc.use_local_subchannel_pool': 1 },
   });
   try {
     const value = `ready-${process.pid}`;
