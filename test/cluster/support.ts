@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { unpack } from 'msgpackr';
+import { placeKind } from '../../cluster/placement.ts';
 import { encodeEnvelope, newMessageId, shardOf } from '../../runtime/envelope.ts';
 import type { BatchEvent, ClusterEvent } from '../../runtime/events.ts';
 import { KafkaMailbox } from '../../runtime/kafka/mailbox.ts';
@@ -155,25 +156,35 @@ export const etcdView = async (endpoints: string[], prefix: string, shards: numb
   }
 };
 
-/** Waits until placement covers every shard with one of `members`, and every claim matches placement. */
+/**
+ * Waits until placement is exactly what rendezvous hashing gives `members` (weight 1 each, unless
+ * `weights` says otherwise) and every shard's claim is held by its placed owner.
+ */
 export const waitForSettled = async (
   setup: ClusterSetup,
   members: string[],
   timeoutMs = 30_000,
-): Promise<EtcdView> =>
-  waitFor(
+  weights: Record<string, number> = {},
+): Promise<EtcdView> => {
+  const expected = placeKind(
+    KIND,
+    setup.shards,
+    members.map((id) => ({ id, weight: weights[id] ?? 1 })),
+  );
+  const sortedMembers = [...members].sort().join();
+  return waitFor(
     `the cluster to settle on ${members.join(', ')}`,
     async () => {
       const v = await etcdView(setup.etcd, setup.prefix, setup.shards);
-      const expected = [...members].sort();
-      if (v.members.join() !== expected.join()) return false;
-      if (v.placement.length !== setup.shards) return false;
-      if (!v.placement.every((p, i) => p !== null && members.includes(p) && v.claims[i] === p)) return false;
+      if (v.members.join() !== sortedMembers) return false;
+      if (v.placement.join() !== expected.join()) return false;
+      if (!v.placement.every((p, i) => v.claims[i] === p)) return false;
       return v;
     },
     timeoutMs,
     100,
   );
+};
 
 /** Appends uniquely numbered increments (`seq` 1, 2, …) to entities `e-0` … `e-<entities-1>`, round robin. */
 export class Sender {
