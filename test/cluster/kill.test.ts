@@ -14,6 +14,7 @@ import {
   etcdView,
   exactStateProblems,
   ownershipViolations,
+  replayedOffsets,
   Sender,
   TestCluster,
   waitForDrained,
@@ -106,6 +107,8 @@ describe('cluster: a killed node', () => {
       expect(sender.total).toBeGreaterThan(2_000);
       expect(await exactStateProblems(setup, sender.sent)).toEqual([]);
       expect(ownershipViolations(cluster.batches())).toEqual([]);
+      // A killed node's uncommitted work is redone, but no committed offset is ever committed again.
+      expect(replayedOffsets(cluster.batches())).toEqual([]);
       // Every batch committed by a survivor on a moved shard carries a newer epoch than the victim's.
       const victimEpochs = cluster
         .batches()

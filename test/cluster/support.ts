@@ -121,7 +121,7 @@ export class TestCluster {
 export interface EtcdView {
   readonly members: string[];
   readonly leader: string | undefined;
-  readonly placement: (string | null)[];
+  readonly placement: (string | undefined)[];
   readonly epochs: number[];
   readonly claims: (string | undefined)[];
 }
@@ -147,7 +147,7 @@ export const etcdView = async (endpoints: string[], prefix: string, shards: numb
     return {
       members: members.sort(),
       leader: Object.values(election)[0],
-      placement: doc.owners,
+      placement: (doc.owners as (string | null)[]).map((o) => o ?? undefined),
       epochs: (doc.since as number[]).map((s) => s || Number(kv?.mod_revision ?? 0)),
       claims,
     };

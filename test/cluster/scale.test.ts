@@ -1,0 +1,111 @@
+/**
+ * Scale out and in, under a steady stream: a 4th node joining takes exactly the shards rendezvous
+ * hashing gives it (every other shard stays where it was), and a node stopping gracefully hands its
+ * shards off with nothing processed twice (each offset is committed by exactly one batch), and the
+ * final state is exact.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { movedShards, placeKind } from '../../cluster/placement.ts';
+import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
+import { sleep } from '../helpers/wait.ts';
+import {
+  type ClusterSetup,
+  exactStateProblems,
+  KIND,
+  ownershipViolations,
+  replayedOffsets,
+  Sender,
+  TestCluster,
+  waitForDrained,
+  waitForSettled,
+} from './support.ts';
+
+const SHARDS = 32;
+const ENTITIES = 1_000;
+
+const open: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const c of open.splice(0).reverse()) await c.close().catch(() => undefined);
+});
+
+const place = (members: string[]) =>
+  placeKind(
+    KIND,
+    SHARDS,
+    members.map((id) => ({ id, weight: 1 })),
+  );
+
+/** Shards some node released (or acquired) between `from` and `to`, by cluster events. */
+const shardEvents = (
+  cluster: TestCluster,
+  event: 'shard-released' | 'shard-acquired',
+  from: number,
+  to: number,
+) =>
+  cluster
+    .clusterEvents()
+    .filter((e) => e.event === event && e.at >= from && e.at <= to)
+    .map((e) => ({ node: e.node, partition: e.partition! }));
+
+describe('cluster: scale out and in', () => {
+  it('moves only the minimal set of shards on a join and replays nothing on a graceful leave', async () => {
+    const setup: ClusterSetup = {
+      brokers: kafkaBrokers(),
+      etcd: etcdEndpoints(),
+      prefix: uniquePrefix('scale'),
+      shards: SHARDS,
+    };
+    const cluster = new TestCluster(setup);
+    open.push(cluster);
+    const sender = new Sender(setup, ENTITIES);
+    open.push(sender);
+    await sender.mailbox.ensureKinds([{ kind: KIND, partitions: SHARDS }]);
+
+    const three = ['n1', 'n2', 'n3'];
+    const four = [...three, 'n4'];
+    await Promise.all(three.map((id) => cluster.start(id)));
+    const before = await waitForSettled(setup, three);
+    expect(before.placement).toEqual(place(three));
+
+    const stream = sender.stream(40, 20, 90_000);
+    await sleep(1_500);
+
+    // Join: exactly the shards the newcomer wins move, all of them to it.
+    const joinAt = Date.now();
+    await cluster.start('n4');
+    const joined = await waitForSettled(setup, four);
+    await sleep(500);
+    const expectedMoves = movedShards(place(three), place(four));
+    expect(expectedMoves.length).toBeGreaterThan(0);
+    expect(expectedMoves.every((s) => place(four)[s] === 'n4')).toBe(true);
+    expect(movedShards(before.placement, joined.placement)).toEqual(expectedMoves);
+    const releasedOnJoin = shardEvents(cluster, 'shard-released', joinAt, Date.now());
+    expect(releasedOnJoin.map((e) => e.partition).sort((a, b) => a - b)).toEqual(expectedMoves);
+    for (const e of releasedOnJoin) expect(e.node).toBe(before.placement[e.partition]);
+    const acquiredOnJoin = shardEvents(cluster, 'shard-acquired', joinAt, Date.now());
+    expect(acquiredOnJoin.filter((e) => e.node !== 'n4')).toEqual([]);
+    expect(acquiredOnJoin.map((e) => e.partition).sort((a, b) => a - b)).toEqual(expectedMoves);
+
+    await sleep(1_500);
+
+    // Graceful leave: n4's shards go back where rendezvous hashing puts them without n4.
+    const leaveAt = Date.now();
+    await cluster.stopGracefully('n4');
+    const left = await waitForSettled(setup, three);
+    expect(left.placement).toEqual(place(three));
+    const releasedOnLeave = shardEvents(cluster, 'shard-released', leaveAt, Date.now());
+    expect(releasedOnLeave.every((e) => e.node === 'n4')).toBe(true);
+    expect(releasedOnLeave.map((e) => e.partition).sort((a, b) => a - b)).toEqual(expectedMoves);
+
+    await sleep(1_500);
+    await stream.stop();
+    await waitForDrained(sender.mailbox, SHARDS);
+    await sleep(300);
+
+    const batches = cluster.batches();
+    expect(batches.filter((b) => b.node === 'n4').length).toBeGreaterThan(0);
+    expect(replayedOffsets(batches)).toEqual([]);
+    expect(ownershipViolations(batches)).toEqual([]);
+    expect(await exactStateProblems(setup, sender.sent)).toEqual([]);
+  }, 180_000);
+});
