@@ -114,8 +114,11 @@ export const configSchema = z
         leaseTtlS: z.number().int().min(2).max(600).default(5),
         /** A node that cannot renew its lease stops its shards this long before the lease could expire. */
         fenceMarginMs: z.number().int().min(100).default(1_000),
-        /** Capacity weight: a node with weight 2 gets about twice the shards of one with weight 1. */
-        weight: z.number().positive().max(1_000).default(1),
+        /**
+         * Capacity weight: a node with weight 2 gets about twice the shards of one with weight 1. Weight 0
+         * makes a member that owns no shards (it still sends, asks and serves the API).
+         */
+        weight: z.number().min(0).max(1_000).default(1),
         /** Where the peer endpoint (ask, inspector) listens; port 0 picks a free one. */
         listen: z
           .object({
