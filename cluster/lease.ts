@@ -4,7 +4,7 @@
  * *sent*. etcd received it after that, so the lease cannot expire before `sentAt + TTL`; the node stops
  * its shards at `sentAt + TTL - margin` unless a newer renewal got through (DESIGN.md, contract 4).
  *
- * Renewals go every TTL/3 (as etcd's Go client does), each with its own deadline; after a failure they
+ * Renewals go every TTL/3 or every second if that is sooner, each with its own deadline; after a failure they
  * are retried every `retryMs` so the node notices etcd's return quickly. `expired` is reported when
  * etcd says the lease is gone (it expired while we could not reach etcd): the coordinator then rejoins
  * with a new lease.
@@ -95,8 +95,13 @@ export class LeaseKeeper {
     return id;
   }
 
+  /**
+   * etcd's Go client renews every TTL/3; we renew at least every second too, because the fence comes
+   * at `last acknowledged send + TTL − margin`: the more often we renew, the longer an etcd hiccup
+   * (a quick restart, a leader election) can last without fencing a healthy node.
+   */
   private get renewEveryMs(): number {
-    return Math.floor((this.settings.ttlS * 1000) / 3);
+    return Math.min(1_000, Math.floor((this.settings.ttlS * 1000) / 3));
   }
 
   private scheduleRenewal(ms: number): void {
@@ -143,14 +148,24 @@ export class LeaseKeeper {
 
   private acknowledged(sentAt: number): void {
     this.validUntil = Math.max(this.validUntil, sentAt + this.settings.ttlS * 1000);
+    this.scheduleFence();
+  }
+
+  /**
+   * Arms the fence for `validUntil - margin`. Timers may fire a fraction of a millisecond early by the
+   * monotonic clock (libuv rounds its loop time), so an early wake-up re-arms instead of giving up.
+   */
+  private scheduleFence(): void {
     if (this.fenceTimer) this.clock.clearTimeout(this.fenceTimer);
     const fenceAt = this.validUntil - this.settings.fenceMarginMs;
     this.fenceTimer = this.clock.setTimeout(
       () => {
         this.fenceTimer = undefined;
-        if (!this.stopped && this.clock.monotonic() >= fenceAt) this.handlers.fence();
+        if (this.stopped) return;
+        if (this.clock.monotonic() >= fenceAt) this.handlers.fence();
+        else this.scheduleFence();
       },
-      Math.max(0, fenceAt - this.clock.monotonic()),
+      Math.max(1, Math.ceil(fenceAt - this.clock.monotonic())),
     );
   }
 

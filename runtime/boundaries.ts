@@ -53,6 +53,8 @@ export interface ConsumeOptions {
   readonly maxBatch?: number;
   /** Problems that do not stop consumption (a failed fetch, a lost broker), for people to see. */
   readonly report?: (problem: string) => void;
+  /** The transport became unreachable (`down`), or reachable again: consumption retries meanwhile. */
+  readonly onOutage?: (down: boolean, detail: string) => void;
 }
 
 /**

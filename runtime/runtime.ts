@@ -215,6 +215,7 @@ export class Runtime {
         maxBatch: this.config.delivery.maxBatch,
         onBatch: (batch) => this.processBatch(batch.kind, batch.partition, batch),
         report: (problem) => this.warn('consuming the mailbox', new Error(problem)),
+        onOutage: (down, detail) => this.transportOutage(down, detail),
       });
       const cluster = this.config.cluster;
       if (cluster) {
@@ -537,19 +538,13 @@ export class Runtime {
     try {
       if (running.runner.writeFailed) await this.reopenWriter({ kind, partition }, running);
       await running.runner.process(batch);
-      if (this.transportDown) {
-        this.transportDown = false;
-        this.publishCluster('transport-reachable', { kind, partition });
-      }
+      this.transportOutage(false, `a checkpoint of ${kind}/${partition} went through`);
     } catch (e) {
       if (isArgusError(e, 'ARGUS_ERR_FENCED')) {
         this.coordinator?.fenced({ kind, partition });
       } else if (this.currentStatus === 'running') {
         this.warn(`batch of shard ${kind}/${partition} (retried)`, e);
-        if (isArgusError(e, 'ARGUS_ERR_TRANSPORT') && !this.transportDown) {
-          this.transportDown = true;
-          this.publishCluster('transport-unreachable', { kind, partition, detail: describeError(e).message });
-        }
+        if (isArgusError(e, 'ARGUS_ERR_TRANSPORT')) this.transportOutage(true, describeError(e).message);
       }
       throw e;
     }
@@ -572,12 +567,19 @@ export class Runtime {
     await old.close().catch(() => undefined);
   }
 
-  private publishCluster(
-    event: 'transport-unreachable' | 'transport-reachable',
-    extra: { kind: string; partition: number; detail?: string },
-  ): void {
+  /** Reports the mailbox transport going away and coming back, once each way. */
+  private transportOutage(down: boolean, detail: string): void {
+    if (down === this.transportDown) return;
+    this.transportDown = down;
+    if (down) this.warn('the mailbox transport', new Error(`unreachable: ${detail}`));
     if (!this.events.listening) return;
-    this.events.publish({ type: '@argus.cluster', event, node: this.nodeId, at: this.clock.now(), ...extra });
+    this.events.publish({
+      type: '@argus.cluster',
+      event: down ? 'transport-unreachable' : 'transport-reachable',
+      node: this.nodeId,
+      at: this.clock.now(),
+      detail,
+    });
   }
 
   /** Runs one transition of a shard at a time (acquire and release of the same shard never overlap). */

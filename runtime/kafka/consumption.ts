@@ -119,6 +119,8 @@ export class KafkaConsumption implements Consumption {
   private restartTimer: NodeJS.Timeout | undefined;
   /** Set while the current consumer has joined and not crashed: seek/pause/resume work on it. */
   private joined = false;
+  /** Set from a crash until the next join: the outage was reported. */
+  private down = false;
 
   constructor(
     private readonly kafka: Kafka,
@@ -152,11 +154,19 @@ export class KafkaConsumption implements Consumption {
     consumer.on(GROUP_JOIN, () => {
       if (consumer !== this.consumer) return;
       this.joined = true;
+      if (this.down) {
+        this.down = false;
+        this.options.onOutage?.(false, 'the mailbox consumer joined again');
+      }
       this.applyAssignment();
     });
     consumer.on(CRASH, ({ payload }) => {
       if (consumer !== this.consumer) return;
       this.joined = false;
+      if (!this.down && !this.stopping) {
+        this.down = true;
+        this.options.onOutage?.(true, `the mailbox consumer crashed: ${payload.error.message}`);
+      }
       // kafkajs restarts on retriable errors itself (a new GROUP_JOIN follows); otherwise we replace it.
       if (!payload.restart) {
         this.report(`mailbox consumer crashed (${payload.error.message}); replacing it`);

@@ -192,6 +192,7 @@ export class Sender {
   private next = 1;
   /** key → the seqs sent to it, in order. */
   readonly sent = new Map<string, number[]>();
+  private readonly streams = new Set<() => Promise<void>>();
 
   constructor(
     private readonly setup: ClusterSetup,
@@ -229,7 +230,10 @@ export class Sender {
     for (const [key, seq] of seqs) this.sent.set(key, [...(this.sent.get(key) ?? []), seq]);
   }
 
-  /** Sends `count` messages per `everyMs` until `stop()` resolves the returned loop; bounded by `maxMs`. */
+  /**
+   * Sends `count` messages every `everyMs` until `stop()`; bounded by `maxMs`. A failed append stops the
+   * loop and is thrown by `stop()` (its messages were not recorded as sent).
+   */
   stream(count: number, everyMs: number, maxMs: number): { stop(): Promise<void> } {
     let stopped = false;
     const deadline = Date.now() + maxMs;
@@ -241,20 +245,22 @@ export class Sender {
         if (rest > 0) await new Promise((r) => setTimeout(r, rest));
       }
     })();
-    return {
-      stop: async () => {
-        stopped = true;
-        await loop;
-      },
+    loop.catch(() => undefined); // reported by stop()
+    const stop = async () => {
+      stopped = true;
+      await loop;
     };
+    this.streams.add(stop);
+    return { stop };
   }
 
   get total(): number {
     return this.next - 1;
   }
 
-  close(): Promise<void> {
-    return this.mailbox.close();
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.streams].map((stop) => stop()));
+    await this.mailbox.close();
   }
 }
 
