@@ -28,9 +28,9 @@ import { encodeEnvelope, newMessageId, shardOf } from './envelope.ts';
 import { ArgusError, describeError, isArgusError } from './errors.ts';
 import { EventBus, type EventObserver } from './events.ts';
 import { topicNames, validateTopicNames } from './kafka/topics.ts';
-import { LocalCoordinator } from './local-coordinator.ts';
 import { nodeTree } from './node-tree.ts';
 import { openBoundaries } from './open-boundaries.ts';
+import { openCoordinator } from './open-coordinator.ts';
 import { type AskRequest, askPeer, type PeerServer, startPeerServer } from './peer.ts';
 import { ShardRunner } from './shard.ts';
 
@@ -409,21 +409,8 @@ export class Runtime {
     return s;
   }
 
-  private async openCoordinator(): Promise<Coordinator> {
-    const cluster = this.config.cluster;
-    if (!cluster)
-      return new LocalCoordinator(
-        () => this.clock.now(),
-        (m) => this.warn('coordination', new Error(m)),
-      );
-    const { EtcdCoordinator } = await import('../cluster/coordinator.ts');
-    return new EtcdCoordinator({
-      endpoints: cluster.etcd.endpoints,
-      prefix: cluster.etcd.prefix ?? this.config.kafka?.topicPrefix ?? 'argus',
-      callTimeoutMs: cluster.etcd.callTimeoutMs,
-      leaseTtlS: cluster.leaseTtlS,
-      fenceMarginMs: cluster.fenceMarginMs,
-      settleMs: cluster.settleMs,
+  private openCoordinator(): Promise<Coordinator> {
+    return openCoordinator(this.config, {
       clock: this.clock,
       events: this.events,
       warn: (m) => this.warn('coordination', new Error(m)),
