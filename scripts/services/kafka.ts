@@ -207,6 +207,8 @@ const probeBroker = async (brokers: string[]): Promise<void> => {
     brokers,
     logLevel: logLevel.NOTHING,
     connectionTimeout: 1_000,
+    // Not kafkajs' 30 s: a socket that accepts and never answers (not yet the broker) fails the probe soon.
+    requestTimeout: 5_000,
     retry: { retries: 0 },
   });
   const admin = kafka.admin();
