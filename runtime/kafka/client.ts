@@ -209,11 +209,17 @@ export const ensureTopics = async (admin: Admin, specs: readonly TopicSpec[]): P
     }));
     // false means "some already existed": another node created them a moment ago. Checked below.
     await admin.createTopics({ topics, waitForLeaders: true });
-    for (const [topic, count] of await partitionCounts(
-      admin,
-      missing.map((s) => s.topic),
-    ))
-      existing.set(topic, count);
+    // A topic another node created a moment ago may not be in the metadata this broker answers with
+    // yet: look again a few times before calling it missing.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      for (const [topic, count] of await partitionCounts(
+        admin,
+        missing.map((s) => s.topic),
+      ))
+        existing.set(topic, count);
+      if (missing.every((s) => existing.has(s.topic))) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
   const mismatched = specs.filter((s) => existing.get(s.topic) !== s.partitions);
   if (mismatched.length > 0) {

@@ -47,6 +47,7 @@ describe('cluster: Kafka down', () => {
     const ids = ['n1', 'n2', 'n3'];
     await Promise.all(ids.map((id) => cluster.start(id)));
     const settled = await waitForSettled(setup, ids);
+    const settledAt = Date.now();
 
     const before = sender.stream(30, 20, 60_000);
     await sleep(2_000);
@@ -102,7 +103,9 @@ describe('cluster: Kafka down', () => {
     const view = await etcdView(setup.etcd, setup.prefix, SHARDS);
     expect(view.placement).toEqual(settled.placement);
     expect(
-      cluster.clusterEvents().filter((e) => e.event === 'shard-released' || e.event === 'fenced'),
+      cluster
+        .clusterEvents()
+        .filter((e) => e.at > settledAt && (e.event === 'shard-released' || e.event === 'fenced')),
     ).toEqual([]);
     for (const node of cluster.nodes.values()) expect(node.proc.exitCode).toBe(null);
     expect(ownershipViolations(cluster.batches())).toEqual([]);

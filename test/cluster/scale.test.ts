@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { movedShards, placeKind } from '../../cluster/placement.ts';
 import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
-import { sleep } from '../helpers/wait.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 import {
   type ClusterSetup,
   exactStateProblems,
@@ -82,7 +82,16 @@ describe('cluster: scale out and in', () => {
     const releasedOnJoin = shardEvents(cluster, 'shard-released', joinAt, Date.now());
     expect(releasedOnJoin.map((e) => e.partition).sort((a, b) => a - b)).toEqual(expectedMoves);
     for (const e of releasedOnJoin) expect(e.node).toBe(before.placement[e.partition]);
-    const acquiredOnJoin = shardEvents(cluster, 'shard-acquired', joinAt, Date.now());
+    // A claim is taken just before the shard starts: wait for the starts themselves.
+    const acquiredOnJoin = await waitFor(
+      'the newcomer to start its shards',
+      () => {
+        const acquired = shardEvents(cluster, 'shard-acquired', joinAt, Date.now());
+        return acquired.filter((e) => e.node === 'n4').length >= expectedMoves.length ? acquired : false;
+      },
+      10_000,
+      50,
+    );
     expect(acquiredOnJoin.filter((e) => e.node !== 'n4')).toEqual([]);
     expect(acquiredOnJoin.map((e) => e.partition).sort((a, b) => a - b)).toEqual(expectedMoves);
 
