@@ -9,6 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readBody } from './body.ts';
 import { describeError, isArgusError } from './errors.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -24,21 +25,6 @@ const send = (res: ServerResponse, status: number, body: unknown): void => {
   });
   res.end(text);
 };
-
-const readBody = (req: IncomingMessage): Promise<string> =>
-  new Promise((resolve, reject) => {
-    let size = 0;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reject(new Error(`body larger than ${MAX_BODY} bytes`));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 
 const statusOf = (e: unknown): number => {
   if (isArgusError(e, 'ARGUS_ERR_UNKNOWN_KIND')) return 404;
@@ -72,7 +58,7 @@ export const handle = async (runtime: Runtime, req: IncomingMessage, res: Server
       if (req.method === 'POST') {
         let message: unknown;
         try {
-          message = JSON.parse(await readBody(req));
+          message = JSON.parse((await readBody(req, MAX_BODY)).toString('utf8'));
         } catch (e) {
           return send(res, 400, { error: `body is not JSON: ${describeError(e).message}` });
         }

@@ -8,6 +8,7 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pack, unpack } from 'msgpackr';
+import { readBody } from './body.ts';
 import { ArgusError, describeError, type ErrorCode, ErrorCodes, isArgusError } from './errors.ts';
 
 export interface AskRequest {
@@ -25,21 +26,6 @@ export interface PeerServer {
   readonly address: string;
   close(): Promise<void>;
 }
-
-const readBody = (req: import('node:http').IncomingMessage): Promise<Buffer> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reject(new Error(`body larger than ${MAX_BODY} bytes`));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 
 const parseAsk = (body: Buffer): AskRequest => {
   let decoded: unknown;
@@ -71,7 +57,7 @@ export const startPeerServer = (
         reply(404, { ok: false, code: undefined, error: `no route ${req.method} ${req.url}` });
         return;
       }
-      readBody(req)
+      readBody(req, MAX_BODY)
         .then(async (body) => {
           let ask: AskRequest;
           try {
@@ -140,7 +126,7 @@ export const askPeer = (
         timeout: timeoutMs,
       },
       (res) => {
-        readBody(res as unknown as import('node:http').IncomingMessage)
+        readBody(res, MAX_BODY)
           .then((bytes) => {
             const reply = unpack(bytes) as AskReply;
             if (reply.ok) resolve(reply.answer);

@@ -39,6 +39,7 @@ import {
   createKafka,
   type KafkaConnectionOptions,
   partitionCounts,
+  topicPartitionCount,
   transportError,
 } from './client.ts';
 import { deadLetterMessage } from './deadletters.ts';
@@ -192,12 +193,7 @@ export class KafkaCheckpointStore implements CheckpointStore {
   private async checkDeadLetterTopic(): Promise<void> {
     if (this.deadLetterTopicSeen) return;
     const topic = deadLetterTopic(this.settings.prefix);
-    let count: number | undefined;
-    try {
-      count = (await partitionCounts(await this.admin.get(), [topic])).get(topic);
-    } catch (e) {
-      throw transportError(`reading the metadata of '${topic}'`, e, { topic });
-    }
+    const count = await topicPartitionCount(await this.admin.get(), topic);
     if (count === undefined) {
       throw new ArgusError(
         'ARGUS_ERR_INVALID_CONFIG',
@@ -477,7 +473,7 @@ export const isFencedError = (e: unknown): boolean => {
  * kafkajs retries AddOffsetsToTxn not at all: right after a transaction, the broker answers it with
  * CONCURRENT_TRANSACTIONS until the previous markers are written (a few ms). Retried here, briefly.
  */
-const retryRetriable = async (attempt: () => Promise<void>): Promise<void> => {
+export const retryRetriable = async (attempt: () => Promise<void>): Promise<void> => {
   for (let wait = 5; ; wait *= 2) {
     try {
       await attempt();

@@ -189,6 +189,15 @@ export const partitionCounts = async (
   return counts;
 };
 
+/** One topic's partition count, undefined when it does not exist; a failed read is a transport error. */
+export const topicPartitionCount = async (admin: Admin, topic: string): Promise<number | undefined> => {
+  try {
+    return (await partitionCounts(admin, [topic])).get(topic);
+  } catch (e) {
+    throw transportError(`reading the metadata of '${topic}'`, e, { topic });
+  }
+};
+
 /**
  * Creates the missing topics and checks the existing ones. Names are validated first, also against
  * the topics already on the cluster (a new name may collide with an old one). A topic that exists with

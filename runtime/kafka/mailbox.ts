@@ -6,11 +6,11 @@
  * Appends go through one producer with acks=-1 and one request in flight (sender.ts): durable on resolve,
  * in order per partition, batched. Consumption is explicit per partition (consumption.ts). Progress is
  * committed to the offsets group `<prefix>.mailbox`, which no consumer ever joins: shard checkpoint
- * writers commit to it inside their transactions (checkpoints.ts), `commit` here goes through the admin
- * API. Committed and end offsets come from the admin API, so they are right whichever process committed
+ * writers commit to it inside their transactions (checkpoints.ts), and so does `commit` here. Committed and end offsets come from the admin API, so they are right whichever process committed
  * or appended.
  */
-import type { Admin, Kafka } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import type {
   ConsumeOptions,
   Consumption,
@@ -19,13 +19,14 @@ import type {
   OutgoingRecord,
 } from '../boundaries.ts';
 import { ArgusError } from '../errors.ts';
+import { retryRetriable } from './checkpoints.ts';
 import {
   asBuffer,
   checkPartition,
   createKafka,
   ensureTopics,
   type KafkaConnectionOptions,
-  partitionCounts,
+  topicPartitionCount,
   transportError,
 } from './client.ts';
 import { type ConsumerSettings, KafkaConsumption } from './consumption.ts';
@@ -63,6 +64,8 @@ export class KafkaMailbox implements MailboxTransport {
   private readonly partitions = new Map<string, number>();
   private readonly consumptions = new Set<KafkaConsumption>();
   private admin: Promise<Admin> | undefined;
+  private committer: Promise<Producer> | undefined;
+  private commitQueue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
   constructor(options: KafkaMailboxOptions) {
@@ -155,13 +158,7 @@ export class KafkaMailbox implements MailboxTransport {
     const topic = this.topicOf(kind);
     const doing = `committing offset ${nextOffset} of '${topic}' partition ${partition}`;
     try {
-      // No consumer joins the offsets group, so an admin commit is always allowed.
-      const admin = await this.connectedAdmin();
-      await admin.setOffsets({
-        groupId: this.groupId,
-        topic,
-        partitions: [{ partition, offset: String(nextOffset) }],
-      });
+      await this.commitInTransaction(topic, partition, nextOffset);
     } catch (e) {
       throw transportError(doing, e, { kind, partition, nextOffset });
     }
@@ -187,9 +184,57 @@ export class KafkaMailbox implements MailboxTransport {
     this.closed = true;
     await Promise.allSettled([...this.consumptions].map((c) => c.stop()));
     await this.sender.close();
+    await this.commitQueue;
+    const committer = this.committer;
+    this.committer = undefined;
+    await (await committer?.catch(() => undefined))?.disconnect().catch(() => undefined);
     const admin = this.admin;
     this.admin = undefined;
     if (admin) await (await admin.catch(() => undefined))?.disconnect();
+  }
+
+  /**
+   * A commit outside any shard's checkpoint (tools, tests): a transaction holding only `sendOffsets`, by
+   * a transactional producer of this mailbox's own (a random id: it fences no shard writer). Joining the
+   * offsets group instead (kafkajs' admin.setOffsets) takes seconds and fails while another commit runs.
+   * Commits run one at a time; a failed one replaces the producer.
+   */
+  private commitInTransaction(topic: string, partition: number, nextOffset: number): Promise<void> {
+    const run = this.commitQueue.then(async () => {
+      this.committer ??= (async () => {
+        const producer = this.kafka.producer({
+          transactionalId: `${this.prefix}.commit.${randomUUID()}`,
+          idempotent: true,
+          maxInFlightRequests: 1,
+          retry: { retries: 10, initialRetryTime: 10, maxRetryTime: 2_000 },
+        });
+        await producer.connect();
+        return producer;
+      })();
+      const committer = this.committer;
+      try {
+        const producer = await committer;
+        const transaction = await producer.transaction();
+        try {
+          await retryRetriable(() =>
+            transaction.sendOffsets({
+              consumerGroupId: this.groupId,
+              topics: [{ topic, partitions: [{ partition, offset: String(nextOffset) }] }],
+            }),
+          );
+          await transaction.commit();
+        } catch (e) {
+          await transaction.abort().catch(() => undefined);
+          throw e;
+        }
+      } catch (e) {
+        if (this.committer === committer) this.committer = undefined;
+        await (await committer.catch(() => undefined))?.disconnect().catch(() => undefined);
+        throw e;
+      }
+    });
+    this.commitQueue = run.catch(() => undefined);
+    return run;
   }
 
   /** The committed next offset, or the log start if none was committed (retention may have moved it). */
@@ -213,12 +258,7 @@ export class KafkaMailbox implements MailboxTransport {
     const known = this.partitions.get(kind);
     if (known !== undefined) return known;
     const topic = this.topicOf(kind);
-    let count: number | undefined;
-    try {
-      count = (await partitionCounts(await this.connectedAdmin(), [topic])).get(topic);
-    } catch (e) {
-      throw transportError(`reading the metadata of '${topic}'`, e, { kind, topic });
-    }
+    const count = await topicPartitionCount(await this.connectedAdmin(), topic);
     if (count === undefined) {
       throw new ArgusError(
         'ARGUS_ERR_UNKNOWN_KIND',

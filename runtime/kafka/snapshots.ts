@@ -28,7 +28,7 @@ import {
   createKafka,
   ensureTopics,
   type KafkaConnectionOptions,
-  partitionCounts,
+  topicPartitionCount,
   transportError,
   watermarks,
 } from './client.ts';
@@ -307,12 +307,7 @@ export class KafkaSnapshotStore implements SnapshotStore {
     const known = this.partitions.get(kind);
     if (known !== undefined) return known;
     const topic = stateTopic(this.prefix, kind);
-    let count: number | undefined;
-    try {
-      count = (await partitionCounts(await this.admin.get(), [topic])).get(topic);
-    } catch (e) {
-      throw transportError(`reading the metadata of '${topic}'`, e, { topic });
-    }
+    const count = await topicPartitionCount(await this.admin.get(), topic);
     if (count === undefined) {
       throw new ArgusError(
         'ARGUS_ERR_UNKNOWN_KIND',

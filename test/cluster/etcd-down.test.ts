@@ -4,19 +4,16 @@
  * - An outage longer than the TTL: every node stops processing (self-fences) and says so, before its
  *   lease could have expired; when etcd is back the cluster recovers, and the final state is exact.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type RunningEtcd, startEtcd } from '../../scripts/services/etcd.ts';
-import { kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 import {
-  type ClusterSetup,
+  closeAfterEach,
   etcdView,
   exactStateProblems,
-  KIND,
   ownershipViolations,
   replayedOffsets,
-  Sender,
-  TestCluster,
+  startCluster,
   waitForDrained,
   waitForSettled,
 } from './support.ts';
@@ -24,30 +21,18 @@ import {
 const SHARDS = 12;
 const TTL_S = 5;
 
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const c of open.splice(0).reverse()) await c.close().catch(() => undefined);
-});
+const track = closeAfterEach();
 
 describe('cluster: etcd down', () => {
   it('moves nothing on a quick etcd restart; self-fences on a long outage and recovers exactly', async () => {
     const etcd: RunningEtcd = await startEtcd();
-    open.push({ close: () => etcd.stop() });
-    const setup: ClusterSetup = {
-      brokers: kafkaBrokers(),
-      etcd: etcd.endpoints,
-      prefix: uniquePrefix('etcd-down'),
+    track({ close: () => etcd.stop() });
+    const { setup, cluster, sender, ids, settled } = await startCluster(track, {
+      name: 'etcd-down',
       shards: SHARDS,
+      etcd: etcd.endpoints,
       cluster: { leaseTtlS: TTL_S, fenceMarginMs: 1_000 },
-    };
-    const cluster = new TestCluster(setup);
-    open.push(cluster);
-    const sender = new Sender(setup, 600);
-    open.push(sender);
-    await sender.mailbox.ensureKinds([{ kind: KIND, partitions: SHARDS }]);
-    const ids = ['n1', 'n2', 'n3'];
-    await Promise.all(ids.map((id) => cluster.start(id)));
-    const settled = await waitForSettled(setup, ids);
+    });
     const stream = sender.stream(30, 20, 120_000);
     await sleep(1_500);
 

@@ -4,49 +4,33 @@
  * (no process exits, no shard moves), processing resumes when the broker is back, and the final
  * state is exact.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type RunningKafka, startKafka } from '../../scripts/services/kafka.ts';
-import { etcdEndpoints, uniquePrefix } from '../helpers/services.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 import {
-  type ClusterSetup,
+  closeAfterEach,
   etcdView,
   exactStateProblems,
-  KIND,
   ownershipViolations,
   replayedOffsets,
-  Sender,
-  TestCluster,
+  startCluster,
   waitForDrained,
-  waitForSettled,
 } from './support.ts';
 
 const SHARDS = 12;
 const OUTAGE_MS = 30_000;
 
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const c of open.splice(0).reverse()) await c.close().catch(() => undefined);
-});
+const track = closeAfterEach();
 
 describe('cluster: Kafka down', () => {
   it('reports a 30 s broker outage, survives it and resumes with an exact state', async () => {
     const kafka: RunningKafka = await startKafka();
-    open.push({ close: () => kafka.stop() });
-    const setup: ClusterSetup = {
-      brokers: kafka.brokers,
-      etcd: etcdEndpoints(),
-      prefix: uniquePrefix('kafka-down'),
+    track({ close: () => kafka.stop() });
+    const { setup, cluster, sender, ids, settled } = await startCluster(track, {
+      name: 'kafka-down',
       shards: SHARDS,
-    };
-    const cluster = new TestCluster(setup);
-    open.push(cluster);
-    const sender = new Sender(setup, 600);
-    open.push(sender);
-    await sender.mailbox.ensureKinds([{ kind: KIND, partitions: SHARDS }]);
-    const ids = ['n1', 'n2', 'n3'];
-    await Promise.all(ids.map((id) => cluster.start(id)));
-    const settled = await waitForSettled(setup, ids);
+      brokers: kafka.brokers,
+    });
     const settledAt = Date.now();
 
     const before = sender.stream(30, 20, 60_000);

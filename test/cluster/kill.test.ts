@@ -6,17 +6,16 @@
  * twice — and no shard may ever have been processed by two nodes at once. Then the same with the
  * leader as the victim.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
+import { describe, expect, it } from 'vitest';
 import { sleep, waitFor } from '../helpers/wait.ts';
 import {
-  type ClusterSetup,
+  closeAfterEach,
   etcdView,
   exactStateProblems,
   ownershipViolations,
   replayedOffsets,
-  Sender,
-  TestCluster,
+  startCluster,
+  type TestCluster,
   waitForDrained,
   waitForSettled,
 } from './support.ts';
@@ -26,17 +25,7 @@ const ENTITIES = 1_000;
 /** The failover bound with default settings (lease TTL 5 s): the issue's target. */
 const FAILOVER_BOUND_MS = 10_000;
 
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const c of open.splice(0).reverse()) await c.close().catch(() => undefined);
-});
-
-const setupFor = (name: string): ClusterSetup => ({
-  brokers: kafkaBrokers(),
-  etcd: etcdEndpoints(),
-  prefix: uniquePrefix(name),
-  shards: SHARDS,
-});
+const track = closeAfterEach();
 
 /** When each of `shards` first committed a batch on a node other than `victim`, after `since`. */
 const resumedAt = (
@@ -57,16 +46,17 @@ const resumedAt = (
 describe('cluster: a killed node', () => {
   for (const victimIs of ['a follower', 'the leader'] as const) {
     it(`moves ${victimIs === 'the leader' ? "the leader's" : "a follower's"} shards to the survivors within the bound, losing and repeating nothing`, async () => {
-      const setup = setupFor(`kill-${victimIs === 'the leader' ? 'leader' : 'follower'}`);
-      const cluster = new TestCluster(setup);
-      open.push(cluster);
-      const sender = new Sender(setup, ENTITIES);
-      open.push(sender);
-      await sender.mailbox.ensureKinds([{ kind: 'counter', partitions: SHARDS }]);
-
-      const ids = ['n1', 'n2', 'n3'];
-      await Promise.all(ids.map((id) => cluster.start(id)));
-      const before = await waitForSettled(setup, ids);
+      const {
+        setup,
+        cluster,
+        sender,
+        ids,
+        settled: before,
+      } = await startCluster(track, {
+        name: `kill-${victimIs === 'the leader' ? 'leader' : 'follower'}`,
+        shards: SHARDS,
+        entities: ENTITIES,
+      });
       const victim = victimIs === 'the leader' ? before.leader! : ids.find((id) => id !== before.leader)!;
       expect(ids).toContain(victim);
       const moved = before.placement.flatMap((owner, shard) => (owner === victim ? [shard] : []));

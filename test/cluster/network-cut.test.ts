@@ -5,18 +5,16 @@
  * is ever processed by two nodes at once. When the network heals the node joins again with a new
  * lease, gets its shards back, and the final state is exact.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
+import { describe, expect, it } from 'vitest';
+import { etcdEndpoints } from '../helpers/services.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 import {
-  type ClusterSetup,
+  closeAfterEach,
   exactStateProblems,
-  KIND,
   ownershipViolations,
   replayedOffsets,
-  Sender,
-  TestCluster,
+  startCluster,
   waitForDrained,
   waitForSettled,
 } from './support.ts';
@@ -24,33 +22,20 @@ import {
 const SHARDS = 12;
 const TTL_S = 3;
 
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const c of open.splice(0).reverse()) await c.close().catch(() => undefined);
-});
+const track = closeAfterEach();
 
 describe('cluster: a node cut off from etcd only', () => {
   it('stops its shards before another node takes them, and comes back cleanly', async () => {
     const etcd = etcdEndpoints();
     const proxy: TcpProxy = await startTcpProxy(etcd[0]!);
-    open.push(proxy);
+    track(proxy);
     const cut = 'n3';
-    const setup: ClusterSetup = {
-      brokers: kafkaBrokers(),
-      etcd,
-      prefix: uniquePrefix('net-cut'),
+    const { setup, cluster, sender, ids, settled } = await startCluster(track, {
+      name: 'net-cut',
       shards: SHARDS,
       cluster: { leaseTtlS: TTL_S, fenceMarginMs: 1_000 },
       etcdOf: (node) => (node === cut ? [proxy.url] : etcd),
-    };
-    const cluster = new TestCluster(setup);
-    open.push(cluster);
-    const sender = new Sender(setup, 600);
-    open.push(sender);
-    await sender.mailbox.ensureKinds([{ kind: KIND, partitions: SHARDS }]);
-    const ids = ['n1', 'n2', 'n3'];
-    await Promise.all(ids.map((id) => cluster.start(id)));
-    const settled = await waitForSettled(setup, ids);
+    });
     const itsShards = settled.placement.flatMap((o, s) => (o === cut ? [s] : []));
     expect(itsShards.length).toBeGreaterThan(0);
 

@@ -4,18 +4,17 @@
  * shards off with nothing processed twice (each offset is committed by exactly one batch), and the
  * final state is exact.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { movedShards, placeKind } from '../../cluster/placement.ts';
-import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 import {
-  type ClusterSetup,
+  closeAfterEach,
   exactStateProblems,
   KIND,
   ownershipViolations,
   replayedOffsets,
-  Sender,
-  TestCluster,
+  startCluster,
+  type TestCluster,
   waitForDrained,
   waitForSettled,
 } from './support.ts';
@@ -23,10 +22,7 @@ import {
 const SHARDS = 32;
 const ENTITIES = 1_000;
 
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const c of open.splice(0).reverse()) await c.close().catch(() => undefined);
-});
+const track = closeAfterEach();
 
 const place = (members: string[]) =>
   placeKind(
@@ -49,22 +45,14 @@ const shardEvents = (
 
 describe('cluster: scale out and in', () => {
   it('moves only the minimal set of shards on a join and replays nothing on a graceful leave', async () => {
-    const setup: ClusterSetup = {
-      brokers: kafkaBrokers(),
-      etcd: etcdEndpoints(),
-      prefix: uniquePrefix('scale'),
-      shards: SHARDS,
-    };
-    const cluster = new TestCluster(setup);
-    open.push(cluster);
-    const sender = new Sender(setup, ENTITIES);
-    open.push(sender);
-    await sender.mailbox.ensureKinds([{ kind: KIND, partitions: SHARDS }]);
-
     const three = ['n1', 'n2', 'n3'];
     const four = [...three, 'n4'];
-    await Promise.all(three.map((id) => cluster.start(id)));
-    const before = await waitForSettled(setup, three);
+    const {
+      setup,
+      cluster,
+      sender,
+      settled: before,
+    } = await startCluster(track, { name: 'scale', shards: SHARDS, ids: three, entities: ENTITIES });
     expect(before.placement).toEqual(place(three));
 
     const stream = sender.stream(40, 20, 90_000);

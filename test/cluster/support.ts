@@ -8,12 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { unpack } from 'msgpackr';
+import { afterEach } from 'vitest';
 import { placeKind } from '../../cluster/placement.ts';
 import { encodeEnvelope, newMessageId, shardOf } from '../../runtime/envelope.ts';
 import type { BatchEvent, ClusterEvent } from '../../runtime/events.ts';
 import { KafkaMailbox } from '../../runtime/kafka/mailbox.ts';
 import { KafkaSnapshotStore } from '../../runtime/kafka/snapshots.ts';
 import { ChildNode } from '../helpers/child.ts';
+import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 export const KIND = 'counter';
@@ -364,4 +366,70 @@ export const replayedOffsets = (batches: readonly BatchEvent[]): string[] => {
     }
   }
   return problems;
+};
+
+export interface Closable {
+  close(): Promise<void>;
+}
+
+/** Returns `track`: what is tracked is closed after each test, newest first, also when the test failed. */
+export const closeAfterEach = (): ((c: Closable) => void) => {
+  const open: Closable[] = [];
+  afterEach(async () => {
+    for (const c of open.splice(0).reverse()) await c.close().catch(() => undefined);
+  });
+  return (c) => {
+    open.push(c);
+  };
+};
+
+export interface ClusterRun {
+  readonly setup: ClusterSetup;
+  readonly cluster: TestCluster;
+  readonly sender: Sender;
+  readonly ids: string[];
+  /** etcd's view once placement settled on `ids`. */
+  readonly settled: EtcdView;
+}
+
+export interface ClusterRunOptions {
+  /** Names the prefix (made unique). */
+  readonly name: string;
+  readonly shards: number;
+  /** Node ids to start (default n1, n2, n3). */
+  readonly ids?: string[];
+  /** Entities the sender spreads its messages over (default 600). */
+  readonly entities?: number;
+  /** Default: the shared services of the run. */
+  readonly brokers?: string[];
+  readonly etcd?: string[];
+  readonly cluster?: Record<string, unknown>;
+  readonly etcdOf?: (nodeId: string) => string[];
+}
+
+/**
+ * A fresh prefix, the counter kind's mailbox, a sender, the node processes — started together — and
+ * placement settled on them. Everything is closed after the test.
+ */
+export const startCluster = async (
+  track: (c: Closable) => void,
+  options: ClusterRunOptions,
+): Promise<ClusterRun> => {
+  const setup: ClusterSetup = {
+    brokers: options.brokers ?? kafkaBrokers(),
+    etcd: options.etcd ?? etcdEndpoints(),
+    prefix: uniquePrefix(options.name),
+    shards: options.shards,
+    ...(options.cluster ? { cluster: options.cluster } : {}),
+    ...(options.etcdOf ? { etcdOf: options.etcdOf } : {}),
+  };
+  const cluster = new TestCluster(setup);
+  track(cluster);
+  const sender = new Sender(setup, options.entities ?? 600);
+  track(sender);
+  await sender.mailbox.ensureKinds([{ kind: KIND, partitions: setup.shards }]);
+  const ids = options.ids ?? ['n1', 'n2', 'n3'];
+  await Promise.all(ids.map((id) => cluster.start(id)));
+  const settled = await waitForSettled(setup, ids);
+  return { setup, cluster, sender, ids, settled };
 };

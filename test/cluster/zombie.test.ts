@@ -5,17 +5,14 @@
  * owners opened the shards' writers, which fenced it), it must stop those shards, and rejoin. The
  * final state is exact and no shard was processed by two nodes at overlapping times.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
+import { describe, expect, it } from 'vitest';
 import { sleep, waitFor } from '../helpers/wait.ts';
 import {
-  type ClusterSetup,
+  closeAfterEach,
   exactStateProblems,
-  KIND,
   ownershipViolations,
   replayedOffsets,
-  Sender,
-  TestCluster,
+  startCluster,
   waitForDrained,
   waitForSettled,
 } from './support.ts';
@@ -23,28 +20,15 @@ import {
 const SHARDS = 12;
 const TTL_S = 2;
 
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const c of open.splice(0).reverse()) await c.close().catch(() => undefined);
-});
+const track = closeAfterEach();
 
 describe('cluster: a frozen node (zombie)', () => {
   it('cannot commit anything after its shards were taken over, and rejoins cleanly', async () => {
-    const setup: ClusterSetup = {
-      brokers: kafkaBrokers(),
-      etcd: etcdEndpoints(),
-      prefix: uniquePrefix('zombie'),
+    const { setup, cluster, sender, ids, settled } = await startCluster(track, {
+      name: 'zombie',
       shards: SHARDS,
       cluster: { leaseTtlS: TTL_S, fenceMarginMs: 500 },
-    };
-    const cluster = new TestCluster(setup);
-    open.push(cluster);
-    const sender = new Sender(setup, 600);
-    open.push(sender);
-    await sender.mailbox.ensureKinds([{ kind: KIND, partitions: SHARDS }]);
-    const ids = ['n1', 'n2', 'n3'];
-    await Promise.all(ids.map((id) => cluster.start(id)));
-    const settled = await waitForSettled(setup, ids);
+    });
     const zombie = 'n2';
     const itsShards = settled.placement.flatMap((o, s) => (o === zombie ? [s] : []));
 
