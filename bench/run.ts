@@ -14,6 +14,8 @@ const benchmarks: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   restart: () => import('./restart.ts'),
   'entity-memory': () => import('./entity-memory.ts'),
   rebalance: () => import('./rebalance.ts'),
+  failover: () => import('./failover.ts'),
+  'cluster-throughput': () => import('./cluster-throughput.ts'),
 };
 
 const usage = async (problem: string): Promise<never> => {
@@ -23,7 +25,7 @@ const usage = async (problem: string): Promise<never> => {
   process.stderr.write('benchmarks:\n');
   for (const [name, load] of Object.entries(benchmarks)) {
     const { benchmark } = await load();
-    process.stderr.write(`  ${name.padEnd(14)} ${benchmark.summary}\n`);
+    process.stderr.write(`  ${name.padEnd(18)} ${benchmark.summary}\n`);
   }
   process.exit(2);
 };
