@@ -77,7 +77,15 @@ export interface BatchEvent {
   readonly firstOffset: number;
   readonly lastOffset: number;
   readonly records: number;
+  /** When the shard started processing the batch. */
   readonly startedAt: number;
+  /**
+   * When the checkpoint write was sent. A checkpoint lands after this or not at all, and a new owner
+   * fences the old writer before it starts: so [startedAt, checkpointAt] of committed batches of two
+   * owners never overlap, even when the old owner was frozen after sending.
+   */
+  readonly checkpointAt: number;
+  /** When the checkpoint was acknowledged (this process saw it; later than the landing if it was frozen). */
   readonly committedAt: number;
 }
 

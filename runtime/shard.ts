@@ -218,6 +218,7 @@ export class ShardRunner implements ChildObserver {
         snapshots.push({ key: r.key, partition: this.partition, offset: r.offset, state: pack(r.state) });
     }
     const next = records[records.length - 1]!.offset + 1;
+    const checkpointAt = this.deps.clock.now();
     try {
       await this.deps.writer.write({ snapshots, deadLetters: dead, nextOffset: next });
     } catch (e) {
@@ -237,6 +238,7 @@ export class ShardRunner implements ChildObserver {
         lastOffset: next - 1,
         records: records.length,
         startedAt,
+        checkpointAt,
         committedAt: this.deps.clock.now(),
       });
     }

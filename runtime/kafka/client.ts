@@ -217,7 +217,19 @@ export const ensureTopics = async (admin: Admin, specs: readonly TopicSpec[]): P
       configEntries: Object.entries(config ?? {}).map(([name, value]) => ({ name, value })),
     }));
     // false means "some already existed": another node created them a moment ago. Checked below.
-    await admin.createTopics({ topics, waitForLeaders: true });
+    // Under load the broker may answer the leader wait with a retriable error (UNKNOWN_TOPIC_OR_PARTITION
+    // while the new partitions are being placed): the topics exist then, and we look below.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await admin.createTopics({ topics, waitForLeaders: true });
+        break;
+      } catch (e) {
+        const retriable =
+          typeof e === 'object' && e !== null && (e as { retriable?: unknown }).retriable === true;
+        if (!retriable || attempt >= 10) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
     // A topic another node created a moment ago may not be in the metadata this broker answers with
     // yet: look again a few times before calling it missing.
     for (let attempt = 0; attempt < 20; attempt++) {

@@ -324,8 +324,11 @@ export const exactStateProblems = async (
 };
 
 /**
- * "Never two owners": per shard, the batches (start → commit, wall clock) of different nodes must not
- * overlap in time, and the epoch never goes back when the owner changes.
+ * "Never two owners": per shard, the processing intervals — start → checkpoint sent — of committed
+ * batches of different nodes must not overlap in time, and the epoch never goes back when the owner
+ * changes. (The end is when the checkpoint was *sent*, not acknowledged: a node frozen right after
+ * sending sees the acknowledgement only when it thaws, long after the checkpoint landed. A checkpoint
+ * sent after a new owner fenced the writer never lands, so it is not a committed batch here.)
  */
 export const ownershipViolations = (batches: readonly BatchEvent[]): string[] => {
   const violations: string[] = [];
@@ -336,16 +339,16 @@ export const ownershipViolations = (batches: readonly BatchEvent[]): string[] =>
     let holder: BatchEvent | undefined;
     for (const b of list) {
       if (holder && holder.node !== b.node) {
-        if (b.startedAt < holder.committedAt)
+        if (b.startedAt < holder.checkpointAt)
           violations.push(
-            `shard ${shard}: ${b.node} started a batch at ${b.startedAt} (epoch ${b.epoch}) while ${holder.node}'s batch ran until ${holder.committedAt} (epoch ${holder.epoch})`,
+            `shard ${shard}: ${b.node} started a batch at ${b.startedAt} (epoch ${b.epoch}) while ${holder.node}'s batch ran until ${holder.checkpointAt} (epoch ${holder.epoch})`,
           );
         if (b.epoch < holder.epoch)
           violations.push(
             `shard ${shard}: epoch went back from ${holder.epoch} (${holder.node}) to ${b.epoch} (${b.node})`,
           );
       }
-      if (!holder || b.committedAt >= holder.committedAt || holder.node === b.node) holder = b;
+      if (!holder || b.checkpointAt >= holder.checkpointAt || holder.node === b.node) holder = b;
     }
   }
   return violations;
