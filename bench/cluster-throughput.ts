@@ -38,6 +38,15 @@ import {
 } from '../test/cluster/support.ts';
 import { waitFor } from '../test/helpers/wait.ts';
 import {
+  benchPrefix,
+  type ClusterServices,
+  closeCluster,
+  clusterServices,
+  dropPrefix,
+  EventTail,
+  openCluster,
+} from './cluster-common.ts';
+import {
   type Benchmark,
   type BenchOptions,
   type Figures,
@@ -48,15 +57,6 @@ import {
   tidy,
   withRuns,
 } from './common.ts';
-import {
-  benchPrefix,
-  type ClusterServices,
-  closeCluster,
-  clusterServices,
-  dropPrefix,
-  EventTail,
-  openCluster,
-} from './failover.ts';
 
 const SHARDS = 16;
 const ENTITIES = 1_000;
