@@ -5,6 +5,8 @@
  *   GET  /entities/:kind/:key         an entity's state and offset
  *   POST /entities/:kind/:key         body: one JSON message ({"type": …}); 202 once durable
  *   GET  /deadletters[?kind=]         dead letters, bytes as base64
+ *   GET  /cluster                     members, leader, placement with epochs, the shards running here
+ *   GET  /lag                         committed offset, log end and lag of each shard running here
  * Bad input gets a 4xx with a JSON `{ error }` naming what is wrong; it never takes the node down.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -49,6 +51,8 @@ export const handle = async (runtime: Runtime, req: IncomingMessage, res: Server
       });
     }
     if (req.method === 'GET' && url.pathname === '/inspect') return send(res, 200, runtime.inspect());
+    if (req.method === 'GET' && url.pathname === '/cluster') return send(res, 200, runtime.cluster());
+    if (req.method === 'GET' && url.pathname === '/lag') return send(res, 200, await runtime.lag());
     if (req.method === 'GET' && url.pathname === '/deadletters') {
       return send(res, 200, await runtime.deadLetters(url.searchParams.get('kind') ?? undefined));
     }

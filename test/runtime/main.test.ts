@@ -49,6 +49,23 @@ describe('npm start', () => {
       return ((await r.json()) as { state: { count: number } }).state.count === 2;
     });
 
+    const cluster = (await (await fetch(`${first.url}/cluster`)).json()) as {
+      coordinator: string;
+      status: string;
+      placement: { counter: { node: string; epoch: number }[] };
+      running: unknown[];
+    };
+    expect(cluster).toMatchObject({ coordinator: 'local', status: 'active', epoch: 0 });
+    expect(cluster.placement.counter).toHaveLength(cluster.running.length);
+    const lag = (await (await fetch(`${first.url}/lag`)).json()) as {
+      partition: number;
+      lag: number;
+      end: number;
+    }[];
+    expect(lag).toHaveLength(cluster.running.length);
+    expect(lag.reduce((n, l) => n + l.end, 0)).toBe(1);
+    expect(lag.every((l) => l.lag === 0)).toBe(true);
+
     first.node.proc.kill('SIGTERM');
     expect(await first.node.exited).toEqual({ code: 0, signal: null });
     expect(first.node.lines.slice(-2).map((l) => l.replace(/^argus [^:]+: /, ''))).toEqual([
