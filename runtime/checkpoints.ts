@@ -1,9 +1,11 @@
 /**
- * The checkpoint store of a single node's journal: snapshots and dead letters are saved, then the offset
- * is committed (DESIGN.md, contract 1: an offset is committed only after what covers it is durable). A
- * crash between the steps leaves snapshots ahead of the offset, which replay tolerates (entities skip
- * records at or below their snapshot's offset). There is no other writer to fence: one node owns the
- * journal. The Kafka store (kafka/checkpoints.ts) makes the three one transaction and fences.
+ * A checkpoint store composed from any mailbox, snapshot store and dead-letter store — for embedders
+ * who bring their own boundaries (fakes in unit tests, say): snapshots and dead letters are saved, then
+ * the offset is committed (DESIGN.md, contract 1: an offset is committed only after what covers it is
+ * durable). A crash between the steps leaves snapshots ahead of the offset, which replay tolerates
+ * (entities skip records at or below their snapshot's offset). It fences nobody, so it suits one node.
+ * The built-in stores do better: the journal writes all three in one LMDB transaction
+ * (embedded/checkpoints.ts), Kafka in one fenced transaction (kafka/checkpoints.ts).
  */
 import type {
   Checkpoint,

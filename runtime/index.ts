@@ -20,17 +20,32 @@ export {
   tellBatch,
 } from './actor.ts';
 export type {
+  Checkpoint,
+  CheckpointStore,
   Clock,
+  ClusterView,
+  Coordinator,
   DeadLetter,
   DeadLetterStore,
   MailboxTransport,
+  MemberInfo,
+  ShardWriter,
   SnapshotStore,
 } from './boundaries.ts';
+export { SequentialCheckpointStore } from './checkpoints.ts';
 export { realClock } from './clock.ts';
 export { type ArgusConfig, type ArgusConfigInput, parseConfig } from './config.ts';
 export { defineEntity, type EntityContext, type EntityDefinition } from './entity.ts';
 export { ArgusError, type ErrorCode, ErrorCodes, isArgusError } from './errors.ts';
-export type { ArgusEvent, DeadLetterEvent, EventObserver, LifecycleEvent, LifecyclePhase } from './events.ts';
+export type {
+  ArgusEvent,
+  BatchEvent,
+  ClusterEvent,
+  DeadLetterEvent,
+  EventObserver,
+  LifecycleEvent,
+  LifecyclePhase,
+} from './events.ts';
 export { EventBus } from './events.ts';
 export { startHttp } from './http.ts';
 export {
@@ -42,4 +57,5 @@ export {
   type Runtime,
   type RuntimeOptions,
   type RuntimeStatus,
+  type ShardLag,
 } from './runtime.ts';

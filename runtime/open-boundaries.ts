@@ -1,5 +1,4 @@
 /** Opens the boundary implementations the configuration names: the LMDB journal or Kafka. */
-import { SequentialCheckpointStore } from './checkpoints.ts';
 import type { ArgusConfig } from './config.ts';
 import type { Boundaries } from './runtime.ts';
 
@@ -15,7 +14,7 @@ export const openBoundaries = async (config: ArgusConfig): Promise<Boundaries> =
       mailbox: journal.mailbox,
       snapshots: journal.snapshots,
       deadLetters: journal.deadLetters,
-      checkpoints: new SequentialCheckpointStore(journal.mailbox, journal.snapshots, journal.deadLetters),
+      checkpoints: journal.checkpoints,
       close: () => journal.close(),
     };
   }

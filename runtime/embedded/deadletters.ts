@@ -30,15 +30,21 @@ export class EmbeddedDeadLetterStore implements DeadLetterStore {
   }
 
   async put(letters: readonly DeadLetter[]): Promise<void> {
+    const write = this.preparePut(letters);
+    if (letters.length > 0) await this.env.write(write);
+  }
+
+  /** The body that appends the letters, to run inside a journal write transaction. */
+  preparePut(letters: readonly DeadLetter[]): () => void {
     this.env.assertOpen('deadLetters');
-    if (letters.length === 0) return;
     const stored = letters.map(toStored);
     const db = this.env.db.deadLetters;
-    await this.env.write(() => {
+    return () => {
+      if (stored.length === 0) return;
       let next = 0;
       for (const last of db.getKeys({ reverse: true, limit: 1 })) next = last + 1;
       for (const letter of stored) db.putSync(next++, letter);
-    });
+    };
   }
 
   async list(kind?: string): Promise<DeadLetter[]> {

@@ -3,9 +3,16 @@
  * and the dead letters of a single-node Argus (README.md). Several processes may open the same folder;
  * LMDB's one-writer-at-a-time lock keeps their offsets dense and unique.
  */
-import type { Clock, DeadLetterStore, MailboxTransport, SnapshotStore } from '../boundaries.ts';
+import type {
+  CheckpointStore,
+  Clock,
+  DeadLetterStore,
+  MailboxTransport,
+  SnapshotStore,
+} from '../boundaries.ts';
 import { realClock } from '../clock.ts';
 import { ArgusError } from '../errors.ts';
+import { EmbeddedCheckpointStore } from './checkpoints.ts';
 import { EmbeddedDeadLetterStore } from './deadletters.ts';
 import { JournalEnv } from './env.ts';
 import { KindRegistry } from './kinds.ts';
@@ -35,6 +42,8 @@ export interface EmbeddedJournal {
   readonly mailbox: MailboxTransport;
   readonly snapshots: SnapshotStore;
   readonly deadLetters: DeadLetterStore;
+  /** Snapshots, dead letters and the offset of a shard's batch in one transaction. */
+  readonly checkpoints: CheckpointStore;
   /** The LMDB environment's folder. */
   readonly path: string;
   /** Closes the mailbox (stopping its consumers) first, then the stores, then the environment. */
@@ -57,6 +66,7 @@ export const openJournal = (dataDir: string, options: JournalOptions = {}): Embe
     mailbox,
     snapshots,
     deadLetters,
+    checkpoints: new EmbeddedCheckpointStore(env, mailbox, snapshots, deadLetters),
     path: env.path,
     async close() {
       // In order: in-flight batches of the mailbox's consumers may still save snapshots and dead letters.

@@ -88,6 +88,15 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
   }
 
   async commit(kind: string, partition: number, nextOffset: number): Promise<void> {
+    await this.env.write(this.prepareCommit(kind, partition, nextOffset));
+  }
+
+  /**
+   * Validates a commit and returns the body that makes it, to run inside a journal write transaction.
+   * A commit past the log end is refused up front (it would silently skip records appended later); the
+   * end only grows, so it cannot become wrong before the transaction runs.
+   */
+  prepareCommit(kind: string, partition: number, nextOffset: number): () => void {
     this.env.assertOpen('mailbox');
     this.kinds.checkPartition(kind, partition);
     if (!Number.isSafeInteger(nextOffset) || nextOffset < 0) {
@@ -97,13 +106,8 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
         { kind, partition, offset: nextOffset },
       );
     }
-    // Checked against the end in the same transaction: a commit past the end would silently skip
-    // records appended later.
-    const end = await this.env.write(() => {
-      const end = this.env.db.heads.get([kind, partition]) ?? 0;
-      if (nextOffset <= end) this.env.db.offsets.putSync([kind, partition], nextOffset);
-      return end;
-    });
+    this.env.fresh();
+    const end = this.end(kind, partition);
     if (nextOffset > end) {
       throw new ArgusError(
         'ARGUS_ERR_INVALID_CONFIG',
@@ -111,6 +115,7 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
         { kind, partition, offset: nextOffset, end },
       );
     }
+    return () => this.env.db.offsets.putSync([kind, partition], nextOffset);
   }
 
   async committed(kind: string, partition: number): Promise<number> {

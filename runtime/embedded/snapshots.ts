@@ -34,6 +34,15 @@ export class EmbeddedSnapshotStore implements SnapshotStore {
   }
 
   async save(kind: string, snapshots: readonly Snapshot[]): Promise<void> {
+    const write = this.prepareSave(kind, snapshots);
+    if (snapshots.length > 0) await this.env.write(write);
+  }
+
+  /**
+   * Validates snapshots (throwing a clear error) and returns the body that writes them, to run inside a
+   * journal write transaction — alone (`save`) or with a checkpoint's other parts (checkpoints.ts).
+   */
+  prepareSave(kind: string, snapshots: readonly Snapshot[]): () => void {
     this.env.assertOpen('snapshots');
     this.kinds.partitionsOf(kind);
     for (const { key, partition, offset } of snapshots) {
@@ -47,10 +56,9 @@ export class EmbeddedSnapshotStore implements SnapshotStore {
         );
       }
     }
-    if (snapshots.length === 0) return;
     const frames = snapshots.map((s) => encodeSnapshot(s.partition, s.offset, s.state));
     const { snapshots: latest, shardKeys } = this.env.db;
-    await this.env.write(() => {
+    return () => {
       snapshots.forEach(({ key, partition }, i) => {
         const previous = latest.getBinaryFast([kind, key]);
         const previousPartition = previous ? decodeSnapshot(previous).partition : undefined;
@@ -61,7 +69,7 @@ export class EmbeddedSnapshotStore implements SnapshotStore {
         if (previousPartition !== undefined) shardKeys.removeSync([kind, previousPartition, key]);
         shardKeys.putSync([kind, partition, key], true);
       });
-    });
+    };
   }
 
   async close(): Promise<void> {
