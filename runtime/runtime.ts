@@ -17,22 +17,20 @@ import type {
   DeadLetterStore,
   MailboxTransport,
   OutgoingRecord,
-  PartitionRef,
-  ShardWriter,
   SnapshotStore,
 } from './boundaries.ts';
 import { realClock } from './clock.ts';
 import { type ArgusConfig, parseConfig } from './config.ts';
-import { type AnyEntityDefinition, defaultParse, type EntityDefinition } from './entity.ts';
+import { defaultParse, type EntityDefinition } from './entity.ts';
 import { encodeEnvelope, newMessageId, shardOf } from './envelope.ts';
-import { ArgusError, describeError, isArgusError } from './errors.ts';
+import { ArgusError, describeError } from './errors.ts';
 import { EventBus, type EventObserver } from './events.ts';
 import { topicNames, validateTopicNames } from './kafka/topics.ts';
 import { nodeTree } from './node-tree.ts';
 import { openBoundaries } from './open-boundaries.ts';
 import { openCoordinator } from './open-coordinator.ts';
-import { type AskRequest, askPeer, type PeerServer, startPeerServer } from './peer.ts';
-import { ShardRunner } from './shard.ts';
+import { askPeer, type PeerServer, startPeerServer } from './peer.ts';
+import { type RegisteredKind, ShardSet } from './shards.ts';
 
 /** The version nodes advertise in their membership record. */
 export const ARGUS_VERSION = '0.1.0';
@@ -113,12 +111,8 @@ export class Runtime {
   private readonly events = new EventBus();
   private readonly clock: Clock;
   private readonly random: () => number;
-  private readonly kinds = new Map<string, { definition: AnyEntityDefinition; shards: number }>();
-  private readonly runners = new Map<string, { runner: ShardRunner; writer: ShardWriter; epoch: number }>();
-  /** Set after a checkpoint failed on the transport, until one succeeds: the outage is reported once. */
-  private transportDown = false;
-  /** Shards being acquired or released right now: a second call waits for the first. */
-  private readonly transitions = new Map<string, Promise<void>>();
+  private readonly kinds = new Map<string, RegisteredKind>();
+  private readonly shards: ShardSet;
   private coordinator: Coordinator | undefined;
   private peer: PeerServer | undefined;
   private readonly pending = new Map<string, PendingSend>();
@@ -136,6 +130,19 @@ export class Runtime {
     this.config = parseConfig(config);
     this.clock = options.clock ?? realClock;
     this.random = options.random ?? Math.random;
+    this.shards = new ShardSet({
+      nodeId: this.config.nodeId,
+      config: this.config,
+      kinds: this.kinds,
+      events: this.events,
+      clock: this.clock,
+      boundaries: () => this.boundaries,
+      consumption: () => this.consumption,
+      coordinator: () => this.coordinator,
+      running: () => this.currentStatus === 'running',
+      supervisor: () => this.shardsSupervisor(),
+      warn: (what, e) => this.warn(what, e),
+    });
   }
 
   get nodeId(): string {
@@ -213,32 +220,26 @@ export class Runtime {
       this.consumption = await this.boundaries.mailbox.consume({
         kinds: [...this.kinds.keys()],
         maxBatch: this.config.delivery.maxBatch,
-        onBatch: (batch) => this.processBatch(batch.kind, batch.partition, batch),
+        onBatch: (batch) => this.shards.process(batch),
         report: (problem) => this.warn('consuming the mailbox', new Error(problem)),
-        onOutage: (down, detail) => this.transportOutage(down, detail),
+        onOutage: (down, detail) => this.shards.transportOutage(down, detail),
       });
       const cluster = this.config.cluster;
       if (cluster) {
         this.peer = await startPeerServer(cluster.listen.host, cluster.listen.port, (ask) =>
-          this.answerLocally(ask),
+          this.shards.answer(ask),
         );
       }
       this.coordinator = this.options.coordinator ?? (await this.openCoordinator());
       // Running before the coordinator starts: shards it hands over while joining must be accepted.
       this.currentStatus = 'running';
-      await this.coordinator.start(
-        {
-          acquire: (ref, epoch) => this.acquire(ref, epoch),
-          release: (ref, reason) => this.release(ref, reason),
-        },
-        {
-          id: this.nodeId,
-          address: cluster?.advertise ?? this.peer?.address,
-          version: ARGUS_VERSION,
-          weight: cluster?.weight ?? 1,
-          kinds: Object.fromEntries([...this.kinds].map(([kind, k]) => [kind, k.shards])),
-        },
-      );
+      await this.coordinator.start(this.shards, {
+        id: this.nodeId,
+        address: cluster?.advertise ?? this.peer?.address,
+        version: ARGUS_VERSION,
+        weight: cluster?.weight ?? 1,
+        kinds: Object.fromEntries([...this.kinds].map(([kind, k]) => [kind, k.shards])),
+      });
     } catch (e) {
       await this.unwind();
       this.currentStatus = 'failed';
@@ -330,7 +331,7 @@ export class Runtime {
     if (!k)
       throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered`, { kind });
     const partition = shardOf(key, k.shards);
-    const runner = this.runners.get(`${kind}/${partition}`)?.runner;
+    const runner = this.shards.runnerOf(kind, key);
     if (runner) return runner.read(key);
     if (!this.boundaries) throw new ArgusError('ARGUS_ERR_NOT_STARTED', `runtime is ${this.currentStatus}`);
     const snap = (await this.boundaries.snapshots.openShard(kind, partition)).get(key);
@@ -351,12 +352,7 @@ export class Runtime {
       mode: this.config.mode,
       status: this.currentStatus,
       kinds: [...this.kinds.entries()].map(([kind, k]) => ({ kind, shards: k.shards })),
-      shards: [...this.runners.values()].map(({ runner, epoch }) => ({
-        kind: runner.definition.kind,
-        partition: runner.partition,
-        active: runner.activeCount,
-        epoch,
-      })),
+      shards: this.shards.info(),
       tree: this.tree?.describe(),
     };
   }
@@ -378,10 +374,7 @@ export class Runtime {
     const consumption = this.consumption;
     this.consumption = undefined;
     await consumption?.stop().catch((e) => this.warn('stopping consumption', e));
-    for (const key of [...this.runners.keys()]) {
-      const [kind, partition] = splitShardId(key);
-      await this.release({ kind, partition }, 'stopping').catch((e) => this.warn('closing a shard', e));
-    }
+    await this.shards.releaseAll();
     await this.peer?.close().catch((e) => this.warn('closing the peer endpoint', e));
     this.peer = undefined;
     await this.tree?.stop().catch((e) => this.warn('stopping the supervisor tree', e));
@@ -424,21 +417,8 @@ export class Runtime {
   }
 
   /** Consumer lag of every shard running on this node. */
-  async lag(): Promise<ShardLag[]> {
-    const mailbox = this.boundaries?.mailbox;
-    if (!mailbox) throw new ArgusError('ARGUS_ERR_NOT_STARTED', `runtime is ${this.currentStatus}`);
-    const running = [...this.runners.values()];
-    return Promise.all(
-      running.map(async ({ runner }) => {
-        const kind = runner.definition.kind;
-        const end = await mailbox.endOffset(kind, runner.partition);
-        const committed =
-          runner.committedOffset >= 0
-            ? runner.committedOffset
-            : await mailbox.committed(kind, runner.partition);
-        return { kind, partition: runner.partition, committed, end, lag: Math.max(0, end - committed) };
-      }),
-    );
+  lag(): Promise<ShardLag[]> {
+    return this.shards.lag();
   }
 
   /**
@@ -479,7 +459,7 @@ export class Runtime {
           partition,
         },
       );
-    if (owner.id === this.nodeId) return this.answerLocally({ kind, key, query });
+    if (owner.id === this.nodeId) return this.shards.answer({ kind, key, query });
     if (!owner.address)
       throw new ArgusError(
         'ARGUS_ERR_UNREACHABLE',
@@ -495,160 +475,7 @@ export class Runtime {
       options.timeoutMs ?? this.config.cluster?.askTimeoutMs ?? 5_000,
     );
   }
-
-  /** Answers an ask for an entity of a shard running here. */
-  private async answerLocally(ask: AskRequest): Promise<unknown> {
-    const k = this.kinds.get(ask.kind);
-    if (!k)
-      throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${ask.kind}' is registered`, {
-        kind: ask.kind,
-      });
-    const partition = shardOf(ask.key, k.shards);
-    const running = this.runners.get(`${ask.kind}/${partition}`);
-    if (!running)
-      throw new ArgusError(
-        'ARGUS_ERR_UNREACHABLE',
-        `shard ${ask.kind}/${partition} is not running on node '${this.nodeId}' (moving or starting)`,
-        { kind: ask.kind, key: ask.key, partition, node: this.nodeId },
-      );
-    const { state, offset } = await running.runner.read(ask.key);
-    return k.definition.query ? k.definition.query(state, ask.query, ask.key) : { state, offset };
-  }
-
-  private async processBatch(
-    kind: string,
-    partition: number,
-    batch: import('./boundaries.ts').MailboxBatch,
-  ): Promise<void> {
-    const running = this.runners.get(`${kind}/${partition}`);
-    if (!running) throw new Error(`shard ${kind}/${partition} is not open here`);
-    try {
-      if (running.runner.writeFailed) await this.reopenWriter({ kind, partition }, running);
-      await running.runner.process(batch);
-      this.transportOutage(false, `a checkpoint of ${kind}/${partition} went through`);
-    } catch (e) {
-      if (isArgusError(e, 'ARGUS_ERR_FENCED')) {
-        this.coordinator?.fenced({ kind, partition });
-      } else if (this.currentStatus === 'running') {
-        this.warn(`batch of shard ${kind}/${partition} (retried)`, e);
-        if (isArgusError(e, 'ARGUS_ERR_TRANSPORT')) this.transportOutage(true, describeError(e).message);
-      }
-      throw e;
-    }
-  }
-
-  /**
-   * A checkpoint write failed: its writer may be unusable (a Kafka transaction whose outcome is unknown).
-   * Open a new one — which fences the old — but only while this node still holds the shard: opening it
-   * after losing the shard would fence the new owner.
-   */
-  private async reopenWriter(
-    ref: PartitionRef,
-    running: { runner: ShardRunner; writer: ShardWriter },
-  ): Promise<void> {
-    if (!this.coordinator?.holds(ref))
-      throw new ArgusError('ARGUS_ERR_FENCED', `shard ${ref.kind}/${ref.partition} is no longer held here`);
-    const fresh = await this.boundaries!.checkpoints.open(ref.kind, ref.partition);
-    const old = running.runner.replaceWriter(fresh);
-    running.writer = fresh;
-    await old.close().catch(() => undefined);
-  }
-
-  /** Reports the mailbox transport going away and coming back, once each way. */
-  private transportOutage(down: boolean, detail: string): void {
-    if (down === this.transportDown) return;
-    this.transportDown = down;
-    if (down) this.warn('the mailbox transport', new Error(`unreachable: ${detail}`));
-    if (!this.events.listening) return;
-    this.events.publish({
-      type: '@argus.cluster',
-      event: down ? 'transport-unreachable' : 'transport-reachable',
-      node: this.nodeId,
-      at: this.clock.now(),
-      detail,
-    });
-  }
-
-  /** Runs one transition of a shard at a time (acquire and release of the same shard never overlap). */
-  private serially(id: string, work: () => Promise<void>): Promise<void> {
-    const previous = this.transitions.get(id) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(work);
-    this.transitions.set(id, next);
-    const cleanup = () => {
-      if (this.transitions.get(id) === next) this.transitions.delete(id);
-    };
-    next.then(cleanup, cleanup);
-    return next;
-  }
-
-  /** Starts a shard this node now owns: fence earlier writers, load snapshots, consume from the commit. */
-  private acquire(ref: PartitionRef, epoch: number): Promise<void> {
-    const id = `${ref.kind}/${ref.partition}`;
-    return this.serially(id, async () => {
-      if (this.runners.has(id)) return;
-      const k = this.kinds.get(ref.kind);
-      const b = this.boundaries;
-      const consumption = this.consumption;
-      if (!k || !b || !consumption || this.currentStatus !== 'running')
-        throw new ArgusError(
-          'ARGUS_ERR_NOT_STARTED',
-          `cannot start shard ${id}: runtime is ${this.currentStatus}`,
-        );
-      const writer = await b.checkpoints.open(ref.kind, ref.partition);
-      let runner: ShardRunner | undefined;
-      try {
-        const from = await b.mailbox.committed(ref.kind, ref.partition);
-        runner = new ShardRunner(
-          k.definition,
-          ref.partition,
-          k.shards,
-          {
-            maxAttempts: this.config.deadLetter.maxAttempts,
-            deliveryTimeoutMs: this.config.delivery.timeoutMs,
-            idleMs: this.config.passivation.idleMs,
-            supervision: this.config.supervision.shard,
-          },
-          {
-            snapshots: b.snapshots,
-            writer,
-            nodeId: this.nodeId,
-            epoch,
-            events: this.events,
-            clock: this.clock,
-            shards: () => this.shardsSupervisor(),
-          },
-        );
-        await runner.open();
-        runner.committedOffset = from;
-        this.runners.set(id, { runner, writer, epoch });
-        consumption.assign(ref, from);
-      } catch (e) {
-        this.runners.delete(id);
-        await runner?.close().catch(() => undefined);
-        await writer.close().catch(() => undefined);
-        throw e;
-      }
-    });
-  }
-
-  /** Stops a shard: no new batches, the one in flight finished (and committed), entities stopped, writer closed. */
-  private release(ref: PartitionRef, _reason: string): Promise<void> {
-    const id = `${ref.kind}/${ref.partition}`;
-    return this.serially(id, async () => {
-      const running = this.runners.get(id);
-      if (!running) return;
-      await this.consumption?.revoke(ref);
-      this.runners.delete(id);
-      await running.runner.close();
-      await running.writer.close();
-    });
-  }
 }
-
-const splitShardId = (id: string): [string, number] => {
-  const i = id.lastIndexOf('/');
-  return [id.slice(0, i), Number(id.slice(i + 1))];
-};
 
 /** Validates the configuration (throws ARGUS_ERR_INVALID_CONFIG naming each wrong field); no I/O. */
 export const createRuntime = (config: unknown = {}, options: RuntimeOptions = {}): Runtime =>

@@ -1,0 +1,253 @@
+/**
+ * The shards running on this node: the runtime's side of ownership (`ShardHost`, boundaries.ts). The
+ * coordinator decides; this starts and stops.
+ *
+ * - `acquire(shard, epoch)`: open the shard's checkpoint writer (fencing any earlier writer, on another
+ *   node or a previous incarnation), read the committed offset, load snapshots, assign the partition
+ *   to the node's consumption. In that order: a new owner that opened the writer first sees every
+ *   checkpoint the old one committed.
+ * - `release(shard)`: revoke the partition (the batch in flight finishes and commits), stop the shard's
+ *   entities, close the writer. Handoff commits before it lets go.
+ * - Batches: a fenced checkpoint tells the coordinator (the shard is someone else's now); a failed
+ *   write reopens the writer before the retry — only while the shard is still held here; transport
+ *   outages are reported once each way.
+ * Acquire and release of one shard never overlap (one transition at a time per shard).
+ */
+import type { Supervisor } from '../supervisors/supervisor.ts';
+import type {
+  Clock,
+  Consumption,
+  Coordinator,
+  MailboxBatch,
+  PartitionRef,
+  ShardHost,
+  ShardWriter,
+} from './boundaries.ts';
+import type { ArgusConfig } from './config.ts';
+import type { AnyEntityDefinition } from './entity.ts';
+import { shardOf } from './envelope.ts';
+import { ArgusError, describeError, isArgusError } from './errors.ts';
+import type { EventBus } from './events.ts';
+import type { AskRequest } from './peer.ts';
+import type { Boundaries, ShardInfo, ShardLag } from './runtime.ts';
+import { ShardRunner } from './shard.ts';
+
+export interface RegisteredKind {
+  readonly definition: AnyEntityDefinition;
+  readonly shards: number;
+}
+
+export interface ShardSetDeps {
+  readonly nodeId: string;
+  readonly config: ArgusConfig;
+  readonly kinds: ReadonlyMap<string, RegisteredKind>;
+  readonly events: EventBus;
+  readonly clock: Clock;
+  readonly boundaries: () => Boundaries | undefined;
+  readonly consumption: () => Consumption | undefined;
+  readonly coordinator: () => Coordinator | undefined;
+  /** Whether the runtime is running (shards start only then; failures are reported only then). */
+  readonly running: () => boolean;
+  /** The node's `shards` supervisor (its current incarnation). */
+  readonly supervisor: () => Supervisor;
+  readonly warn: (what: string, e: unknown) => void;
+}
+
+interface Running {
+  readonly runner: ShardRunner;
+  writer: ShardWriter;
+  readonly epoch: number;
+}
+
+const idOf = (ref: PartitionRef): string => `${ref.kind}/${ref.partition}`;
+
+export class ShardSet implements ShardHost {
+  private readonly shards = new Map<string, Running>();
+  /** Shards being acquired or released right now: a second call waits for the first. */
+  private readonly transitions = new Map<string, Promise<void>>();
+  /** Set after a checkpoint failed on the transport, until one succeeds: the outage is reported once. */
+  private transportDown = false;
+
+  constructor(private readonly deps: ShardSetDeps) {}
+
+  /** Starts a shard this node now owns: fence earlier writers, load snapshots, consume from the commit. */
+  acquire(ref: PartitionRef, epoch: number): Promise<void> {
+    const id = idOf(ref);
+    return this.serially(id, async () => {
+      if (this.shards.has(id)) return;
+      const k = this.deps.kinds.get(ref.kind);
+      const b = this.deps.boundaries();
+      const consumption = this.deps.consumption();
+      if (!k || !b || !consumption || !this.deps.running())
+        throw new ArgusError('ARGUS_ERR_NOT_STARTED', `cannot start shard ${id}: the runtime is not running`);
+      const writer = await b.checkpoints.open(ref.kind, ref.partition);
+      let runner: ShardRunner | undefined;
+      try {
+        const from = await b.mailbox.committed(ref.kind, ref.partition);
+        const { config } = this.deps;
+        runner = new ShardRunner(
+          k.definition,
+          ref.partition,
+          k.shards,
+          {
+            maxAttempts: config.deadLetter.maxAttempts,
+            deliveryTimeoutMs: config.delivery.timeoutMs,
+            idleMs: config.passivation.idleMs,
+            supervision: config.supervision.shard,
+          },
+          {
+            snapshots: b.snapshots,
+            writer,
+            nodeId: this.deps.nodeId,
+            epoch,
+            events: this.deps.events,
+            clock: this.deps.clock,
+            shards: () => this.deps.supervisor(),
+          },
+        );
+        await runner.open();
+        runner.committedOffset = from;
+        this.shards.set(id, { runner, writer, epoch });
+        consumption.assign(ref, from);
+      } catch (e) {
+        this.shards.delete(id);
+        await runner?.close().catch(() => undefined);
+        await writer.close().catch(() => undefined);
+        throw e;
+      }
+    });
+  }
+
+  /** Stops a shard: no new batches, the one in flight finished (and committed), entities stopped, writer closed. */
+  release(ref: PartitionRef, _reason: string): Promise<void> {
+    const id = idOf(ref);
+    return this.serially(id, async () => {
+      const running = this.shards.get(id);
+      if (!running) return;
+      await this.deps.consumption()?.revoke(ref);
+      this.shards.delete(id);
+      await running.runner.close();
+      await running.writer.close();
+    });
+  }
+
+  /** Releases every shard still running (the coordinator normally did already). */
+  async releaseAll(): Promise<void> {
+    for (const running of [...this.shards.values()]) {
+      const ref = { kind: running.runner.definition.kind, partition: running.runner.partition };
+      await this.release(ref, 'stopping').catch((e) => this.deps.warn('closing a shard', e));
+    }
+  }
+
+  /** The consumption's batch handler. */
+  async process(batch: MailboxBatch): Promise<void> {
+    const { kind, partition } = batch;
+    const running = this.shards.get(idOf(batch));
+    if (!running) throw new Error(`shard ${kind}/${partition} is not open here`);
+    try {
+      if (running.runner.writeFailed) await this.reopenWriter({ kind, partition }, running);
+      await running.runner.process(batch);
+      this.transportOutage(false, `a checkpoint of ${kind}/${partition} went through`);
+    } catch (e) {
+      if (isArgusError(e, 'ARGUS_ERR_FENCED')) {
+        this.deps.coordinator()?.fenced({ kind, partition });
+      } else if (this.deps.running()) {
+        this.deps.warn(`batch of shard ${kind}/${partition} (retried)`, e);
+        if (isArgusError(e, 'ARGUS_ERR_TRANSPORT')) this.transportOutage(true, describeError(e).message);
+      }
+      throw e;
+    }
+  }
+
+  /** The runner of the shard of `key`, when that shard runs here. */
+  runnerOf(kind: string, key: string): ShardRunner | undefined {
+    const k = this.deps.kinds.get(kind);
+    return k ? this.shards.get(`${kind}/${shardOf(key, k.shards)}`)?.runner : undefined;
+  }
+
+  /** Answers an ask for an entity of a shard running here. */
+  async answer(ask: AskRequest): Promise<unknown> {
+    const k = this.deps.kinds.get(ask.kind);
+    if (!k)
+      throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${ask.kind}' is registered`, {
+        kind: ask.kind,
+      });
+    const partition = shardOf(ask.key, k.shards);
+    const runner = this.shards.get(`${ask.kind}/${partition}`)?.runner;
+    if (!runner)
+      throw new ArgusError(
+        'ARGUS_ERR_UNREACHABLE',
+        `shard ${ask.kind}/${partition} is not running on node '${this.deps.nodeId}' (moving or starting)`,
+        { kind: ask.kind, key: ask.key, partition, node: this.deps.nodeId },
+      );
+    const { state, offset } = await runner.read(ask.key);
+    return k.definition.query ? k.definition.query(state, ask.query, ask.key) : { state, offset };
+  }
+
+  /** Consumer lag of every shard running here. */
+  async lag(): Promise<ShardLag[]> {
+    const mailbox = this.deps.boundaries()?.mailbox;
+    if (!mailbox) throw new ArgusError('ARGUS_ERR_NOT_STARTED', 'the runtime is not running');
+    return Promise.all(
+      [...this.shards.values()].map(async ({ runner }) => {
+        const kind = runner.definition.kind;
+        const end = await mailbox.endOffset(kind, runner.partition);
+        const committed =
+          runner.committedOffset >= 0
+            ? runner.committedOffset
+            : await mailbox.committed(kind, runner.partition);
+        return { kind, partition: runner.partition, committed, end, lag: Math.max(0, end - committed) };
+      }),
+    );
+  }
+
+  info(): ShardInfo[] {
+    return [...this.shards.values()].map(({ runner, epoch }) => ({
+      kind: runner.definition.kind,
+      partition: runner.partition,
+      active: runner.activeCount,
+      epoch,
+    }));
+  }
+
+  /**
+   * A checkpoint write failed: its writer may be unusable (a Kafka transaction whose outcome is unknown).
+   * Open a new one — which fences the old — but only while this node still holds the shard: opening it
+   * after losing the shard would fence the new owner.
+   */
+  private async reopenWriter(ref: PartitionRef, running: Running): Promise<void> {
+    if (!this.deps.coordinator()?.holds(ref))
+      throw new ArgusError('ARGUS_ERR_FENCED', `shard ${ref.kind}/${ref.partition} is no longer held here`);
+    const fresh = await this.deps.boundaries()!.checkpoints.open(ref.kind, ref.partition);
+    const old = running.runner.replaceWriter(fresh);
+    running.writer = fresh;
+    await old.close().catch(() => undefined);
+  }
+
+  /** Reports the mailbox transport going away and coming back, once each way. */
+  transportOutage(down: boolean, detail: string): void {
+    if (down === this.transportDown) return;
+    this.transportDown = down;
+    if (down) this.deps.warn('the mailbox transport', new Error(`unreachable: ${detail}`));
+    if (!this.deps.events.listening) return;
+    this.deps.events.publish({
+      type: '@argus.cluster',
+      event: down ? 'transport-unreachable' : 'transport-reachable',
+      node: this.deps.nodeId,
+      at: this.deps.clock.now(),
+      detail,
+    });
+  }
+
+  /** Runs one transition of a shard at a time (acquire and release of the same shard never overlap). */
+  private serially(id: string, work: () => Promise<void>): Promise<void> {
+    const previous = this.transitions.get(id) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(work);
+    this.transitions.set(id, next);
+    const cleanup = () => {
+      if (this.transitions.get(id) === next) this.transitions.delete(id);
+    };
+    next.then(cleanup, cleanup);
+    return next;
+  }
+}
