@@ -64,9 +64,10 @@ export interface ClusterEvent {
 }
 
 /**
- * One batch a shard processed and made durable: which node, at which placement epoch, which records,
- * and when (wall-clock ms) processing started and its checkpoint was durable. Tests use it to prove no
- * shard was ever processed by two nodes at once.
+ * One checkpoint a shard made durable (covering one or more batches): which node, at which placement
+ * epoch, which records, and when (wall-clock ms) processing of its first batch started, when it was
+ * sent and when it was acknowledged. Tests use it to prove no shard was ever processed by two nodes at
+ * once.
  */
 export interface BatchEvent {
   readonly type: '@argus.batch';

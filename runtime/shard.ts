@@ -3,9 +3,11 @@
  *
  * For each batch the transport hands it: decode the records (what cannot be decoded or parsed is
  * dead-lettered with a reason), group them by entity key, deliver each group to its entity (activated
- * under the shard's supervisor from its snapshot), then write the new snapshots, the dead letters and
- * the offset past the batch as one checkpoint through the shard's fenced writer (DESIGN.md, contracts 1
- * and 4): all durable together, and refused if another node has opened the shard's writer since.
+ * under the shard's supervisor from its snapshot), then hand the new snapshots, the dead letters and the
+ * offset past the batch to the shard's checkpointer (checkpointer.ts), which writes them — grouped with
+ * later batches while a write is in flight — as one checkpoint through the shard's fenced writer
+ * (DESIGN.md, contracts 1 and 4): all durable together, and refused if another node has opened the
+ * shard's writer since.
  *
  * A record that crashes its entity is retried on the restarted entity (which starts again from its
  * snapshot, so the whole group is delivered again; records it already applied are skipped by offset).
@@ -27,6 +29,7 @@ import type {
   SnapshotStore,
   TimerHandle,
 } from './boundaries.ts';
+import { ShardCheckpointer } from './checkpointer.ts';
 import {
   type AnyEntityDefinition,
   Deliver,
@@ -50,13 +53,21 @@ export interface ShardSettings {
   readonly idleMs: number;
   /** Restart policy of the shard's supervisor over its entities. */
   readonly supervision: Pick<SupervisorFlags, 'intensity' | 'periodMs' | 'backoff'>;
+  /** Pause before a failed checkpoint is tried again. */
+  readonly checkpointRetryMs: number;
+  /** Records processed and not checkpointed yet above which a batch waits for the checkpoint in flight. */
+  readonly maxPendingRecords: number;
 }
 
 export interface ShardDeps {
   /** Where the shard's snapshots are loaded from. */
   readonly snapshots: SnapshotStore;
   /** The shard's fenced writer: snapshots, dead letters and the offset, durable together. */
-  writer: ShardWriter;
+  readonly writer: ShardWriter;
+  /** Opens a fresh writer after a failed write (only while the shard is still held here). */
+  readonly reopenWriter: () => Promise<ShardWriter>;
+  /** A checkpoint landed (`ok`), or failed with `error` (ARGUS_ERR_FENCED: the shard is someone else's). */
+  readonly checkpointed: (ok: boolean, error?: unknown) => void;
   /** This node, and the placement epoch the shard was acquired at (on batch events). */
   readonly nodeId: string;
   readonly epoch: number;
@@ -92,10 +103,7 @@ export class ShardRunner implements ChildObserver {
   private readonly inflight = new Map<string, () => void>();
   private sweepTimer: TimerHandle | undefined;
   private closed = false;
-  /** The next offset after the last checkpoint written (-1 until the first). */
-  committedOffset = -1;
-  /** Set when a checkpoint write failed: the owner opens a new writer before the batch is retried. */
-  writeFailed = false;
+  private readonly checkpointer: ShardCheckpointer;
 
   constructor(
     readonly definition: AnyEntityDefinition,
@@ -106,6 +114,40 @@ export class ShardRunner implements ChildObserver {
   ) {
     this.id = `${definition.kind}-${partition}`;
     this.actor = entityActor(definition, (key) => this.startState(key), deps.clock);
+    this.checkpointer = new ShardCheckpointer(deps.writer, {
+      clock: deps.clock,
+      reopen: deps.reopenWriter,
+      retryMs: settings.checkpointRetryMs,
+      maxPendingRecords: settings.maxPendingRecords,
+      landed: (c) => {
+        for (const d of c.deadLetters) this.publishDeadLetter(d);
+        this.deps.checkpointed(true);
+        if (!this.deps.events.listening) return;
+        this.deps.events.publish({
+          type: '@argus.batch',
+          node: this.deps.nodeId,
+          kind: this.definition.kind,
+          partition: this.partition,
+          epoch: this.deps.epoch,
+          firstOffset: c.firstOffset,
+          lastOffset: c.lastOffset,
+          records: c.records,
+          startedAt: c.startedAt,
+          checkpointAt: c.checkpointAt,
+          committedAt: this.deps.clock.now(),
+        });
+      },
+      failed: (e) => this.deps.checkpointed(false, e),
+    });
+  }
+
+  /** The next offset after the last checkpoint that landed (-1 until the first). */
+  get committedOffset(): number {
+    return this.checkpointer.committedOffset;
+  }
+
+  set committedOffset(offset: number) {
+    this.checkpointer.committedOffset = offset;
   }
 
   async open(): Promise<void> {
@@ -130,10 +172,14 @@ export class ShardRunner implements ChildObserver {
     return shards.childSupervisor(this.id)!;
   }
 
-  /** Stops every entity of the shard gracefully and forgets the shard. */
-  async close(): Promise<void> {
+  /**
+   * Hands the shard off: writes what is not checkpointed yet (waiting at most `flushTimeoutMs`; what does
+   * not land is redone by the next owner), stops every entity gracefully, closes the writer.
+   */
+  async close(flushTimeoutMs = this.settings.deliveryTimeoutMs): Promise<void> {
     this.closed = true;
     if (this.sweepTimer) this.deps.clock.clearTimeout(this.sweepTimer);
+    await this.checkpointer.flush(flushTimeoutMs).catch((e) => this.deps.checkpointed(false, e));
     await this.deps
       .shards()
       .terminateChild(this.id)
@@ -142,14 +188,7 @@ export class ShardRunner implements ChildObserver {
       this.waiters.delete(key);
       for (const w of list) w.reject(new Error(`shard ${this.id} closed`));
     }
-  }
-
-  /** Swaps in a freshly opened writer (after a failed write); returns the old one to close. */
-  replaceWriter(writer: ShardWriter): ShardWriter {
-    const old = this.deps.writer;
-    this.deps.writer = writer;
-    this.writeFailed = false;
-    return old;
+    await this.checkpointer.close();
   }
 
   /** Entities currently active in this shard. */
@@ -165,6 +204,8 @@ export class ShardRunner implements ChildObserver {
     const { records } = batch;
     if (records.length === 0) return;
     if (this.closed) throw new ArgusError('ARGUS_ERR_SUPERVISOR_STOPPED', `shard ${this.id} is closed`);
+    if (this.checkpointer.isFenced)
+      throw new ArgusError('ARGUS_ERR_FENCED', `shard ${this.id} was fenced: another node writes it now`);
     await this.ensureSupervisor();
     const now = this.deps.clock.now();
     const startedAt = now;
@@ -217,32 +258,16 @@ export class ShardRunner implements ChildObserver {
       if (r)
         snapshots.push({ key: r.key, partition: this.partition, offset: r.offset, state: pack(r.state) });
     }
-    const next = records[records.length - 1]!.offset + 1;
-    const checkpointAt = this.deps.clock.now();
-    try {
-      await this.deps.writer.write({ snapshots, deadLetters: dead, nextOffset: next });
-    } catch (e) {
-      this.writeFailed = true;
-      throw e;
-    }
-    this.committedOffset = next;
-    for (const d of dead) this.publishDeadLetter(d);
-    if (this.deps.events.listening) {
-      this.deps.events.publish({
-        type: '@argus.batch',
-        node: this.deps.nodeId,
-        kind: this.definition.kind,
-        partition: this.partition,
-        epoch: this.deps.epoch,
-        firstOffset: records[0]!.offset,
-        lastOffset: next - 1,
-        records: records.length,
-        startedAt,
-        checkpointAt,
-        committedAt: this.deps.clock.now(),
-      });
-    }
     for (const r of records) this.attempts.delete(r.offset);
+    // The checkpoint goes on in the background (checkpointer.ts); the next batch need not wait for it.
+    await this.checkpointer.add({
+      snapshots,
+      deadLetters: dead,
+      firstOffset: records[0]!.offset,
+      nextOffset: records[records.length - 1]!.offset + 1,
+      records: records.length,
+      startedAt,
+    });
   }
 
   /** Delivers one key's records until they are all applied or dead-lettered. */
@@ -372,7 +397,7 @@ export class ShardRunner implements ChildObserver {
 
   /** The state an entity starts from: its snapshot, or the definition's initial state. */
   private startState(key: string): EntityCell {
-    const snap = this.view?.get(key);
+    const snap = this.checkpointer.pendingState(key) ?? this.view?.get(key);
     if (!snap) return { state: this.definition.initialState(key), offset: -1 };
     return { state: unpack(snap.state), offset: snap.offset };
   }
@@ -400,8 +425,9 @@ export class ShardRunner implements ChildObserver {
       });
       if (live) return { ...live, active: true };
     }
-    const fresh = await this.deps.snapshots.openShard(this.definition.kind, this.partition);
-    const snap = fresh.get(key);
+    const snap =
+      this.checkpointer.pendingState(key) ??
+      (await this.deps.snapshots.openShard(this.definition.kind, this.partition)).get(key);
     if (!snap) return { state: this.definition.initialState(key), offset: -1, active: false };
     return { state: unpack(snap.state), offset: snap.offset, active: false };
   }

@@ -8,9 +8,9 @@
  *   checkpoint the old one committed.
  * - `release(shard)`: revoke the partition (the batch in flight finishes and commits), stop the shard's
  *   entities, close the writer. Handoff commits before it lets go.
- * - Batches: a fenced checkpoint tells the coordinator (the shard is someone else's now); a failed
- *   write reopens the writer before the retry — only while the shard is still held here; transport
- *   outages are reported once each way.
+ * - Checkpoints run behind processing (checkpointer.ts): a fenced one tells the coordinator (the shard
+ *   is someone else's now); a failed one reopens the writer before the retry — only while the shard is
+ *   still held here; transport outages are reported once each way.
  * Acquire and release of one shard never overlap (one transition at a time per shard).
  */
 import type { Supervisor } from '../supervisors/supervisor.ts';
@@ -55,9 +55,11 @@ export interface ShardSetDeps {
 
 interface Running {
   readonly runner: ShardRunner;
-  writer: ShardWriter;
   readonly epoch: number;
 }
+
+/** Pause before a failed checkpoint is tried again. */
+const CHECKPOINT_RETRY_MS = 500;
 
 const idOf = (ref: PartitionRef): string => `${ref.kind}/${ref.partition}`;
 
@@ -94,10 +96,14 @@ export class ShardSet implements ShardHost {
             deliveryTimeoutMs: config.delivery.timeoutMs,
             idleMs: config.passivation.idleMs,
             supervision: config.supervision.shard,
+            checkpointRetryMs: CHECKPOINT_RETRY_MS,
+            maxPendingRecords: Math.max(10_000, config.delivery.maxBatch * 10),
           },
           {
             snapshots: b.snapshots,
             writer,
+            reopenWriter: () => this.reopenWriter(ref),
+            checkpointed: (ok, error) => this.checkpointed(ref, ok, error),
             nodeId: this.deps.nodeId,
             epoch,
             events: this.deps.events,
@@ -107,7 +113,7 @@ export class ShardSet implements ShardHost {
         );
         await runner.open();
         runner.committedOffset = from;
-        this.shards.set(id, { runner, writer, epoch });
+        this.shards.set(id, { runner, epoch });
         consumption.assign(ref, from);
       } catch (e) {
         this.shards.delete(id);
@@ -126,8 +132,7 @@ export class ShardSet implements ShardHost {
       if (!running) return;
       await this.deps.consumption()?.revoke(ref);
       this.shards.delete(id);
-      await running.runner.close();
-      await running.writer.close();
+      await running.runner.close(); // flushes the last checkpoint, then closes the writer
     });
   }
 
@@ -145,18 +150,27 @@ export class ShardSet implements ShardHost {
     const running = this.shards.get(idOf(batch));
     if (!running) throw new Error(`shard ${kind}/${partition} is not open here`);
     try {
-      if (running.runner.writeFailed) await this.reopenWriter({ kind, partition }, running);
       await running.runner.process(batch);
-      this.transportOutage(false, `a checkpoint of ${kind}/${partition} went through`);
     } catch (e) {
-      if (isArgusError(e, 'ARGUS_ERR_FENCED')) {
-        this.deps.coordinator()?.fenced({ kind, partition });
-      } else if (this.deps.running()) {
-        this.deps.warn(`batch of shard ${kind}/${partition} (retried)`, e);
-        if (isArgusError(e, 'ARGUS_ERR_TRANSPORT')) this.transportOutage(true, describeError(e).message);
-      }
+      if (isArgusError(e, 'ARGUS_ERR_FENCED')) this.deps.coordinator()?.fenced({ kind, partition });
+      else if (this.deps.running()) this.deps.warn(`batch of shard ${kind}/${partition} (retried)`, e);
       throw e;
     }
+  }
+
+  /** How a shard's background checkpoints went: fencing goes to the coordinator, outages are reported. */
+  private checkpointed(ref: PartitionRef, ok: boolean, error?: unknown): void {
+    if (ok) {
+      this.transportOutage(false, `a checkpoint of ${ref.kind}/${ref.partition} went through`);
+      return;
+    }
+    if (isArgusError(error, 'ARGUS_ERR_FENCED')) {
+      this.deps.coordinator()?.fenced(ref);
+      return;
+    }
+    if (!this.deps.running()) return;
+    this.deps.warn(`checkpoint of shard ${ref.kind}/${ref.partition} (retried)`, error);
+    if (isArgusError(error, 'ARGUS_ERR_TRANSPORT')) this.transportOutage(true, describeError(error).message);
   }
 
   /** The runner of the shard of `key`, when that shard runs here. */
@@ -215,13 +229,11 @@ export class ShardSet implements ShardHost {
    * Open a new one — which fences the old — but only while this node still holds the shard: opening it
    * after losing the shard would fence the new owner.
    */
-  private async reopenWriter(ref: PartitionRef, running: Running): Promise<void> {
-    if (!this.deps.coordinator()?.holds(ref))
+  private async reopenWriter(ref: PartitionRef): Promise<ShardWriter> {
+    const b = this.deps.boundaries();
+    if (!b || !this.deps.coordinator()?.holds(ref))
       throw new ArgusError('ARGUS_ERR_FENCED', `shard ${ref.kind}/${ref.partition} is no longer held here`);
-    const fresh = await this.deps.boundaries()!.checkpoints.open(ref.kind, ref.partition);
-    const old = running.runner.replaceWriter(fresh);
-    running.writer = fresh;
-    await old.close().catch(() => undefined);
+    return b.checkpoints.open(ref.kind, ref.partition);
   }
 
   /** Reports the mailbox transport going away and coming back, once each way. */
