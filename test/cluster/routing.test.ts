@@ -89,8 +89,17 @@ describe('cluster: routing and visibility', () => {
         .sort((a, b) => a - b),
     ).toEqual(mine);
 
-    // Lag of this node's shards: everything sent was processed, so committed = end, lag 0.
-    const lag = await rt.lag();
+    // Lag of this node's shards: everything sent was processed, so once the checkpoints in flight have
+    // landed (they are pipelined behind processing) committed = end, lag 0.
+    const lag = await waitFor(
+      'the last checkpoints of this node to land',
+      async () => {
+        const l = await rt.lag();
+        return l.every((s) => s.lag === 0) && l;
+      },
+      5_000,
+      20,
+    );
     expect(lag.map((l) => l.partition).sort((a, b) => a - b)).toEqual(mine);
     for (const l of lag) {
       expect(l.lag).toBe(0);
