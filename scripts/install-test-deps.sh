@@ -41,6 +41,27 @@ install_etcd() {
   say "etcd: installed ($(etcd --version | head -1))"
 }
 
+# Debian packages the host-metrics tests and benchmarks run against: snmpd (an independent SNMP agent),
+# snmp (snmpget/snmpbulkwalk, to compare against) and influxdb (the ingest benchmark's peer).
+install_debian_tools() {
+  local missing=()
+  command -v snmpd >/dev/null 2>&1 || missing+=(snmpd)
+  command -v snmpget >/dev/null 2>&1 || missing+=(snmp)
+  command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "snmpd, snmp, influxdb: present, nothing to do"
+    return
+  fi
+  say "installing Debian's ${missing[*]}"
+  as_root apt-get update -q || die "apt-get update failed"
+  # Their packages may start system daemons on the default ports; our tests never use those ports.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" ||
+    die "apt-get install ${missing[*]} failed"
+  command -v snmpd >/dev/null 2>&1 || die "snmpd installed but not on PATH"
+  command -v snmpget >/dev/null 2>&1 || die "snmp installed but no snmpget on PATH"
+  command -v influxd >/dev/null 2>&1 || die "influxdb installed but no influxd on PATH"
+}
+
 check_java() {
   command -v java >/dev/null 2>&1 || die "java not found: Kafka needs Java 17 (Debian: openjdk-17-jre-headless)"
   command -v mvn >/dev/null 2>&1 || die "mvn not found: needed to fetch Kafka's jars (Debian: maven)"
@@ -63,6 +84,7 @@ install_kafka() {
 }
 
 install_etcd
+install_debian_tools
 check_java
 install_kafka
 say "done"
