@@ -84,6 +84,15 @@ export interface MailboxTransport {
   readonly name: 'kafka' | 'embedded';
   /** Creates (or checks) the mailbox of each kind with its partition count. Idempotent. */
   ensureKinds(kinds: readonly KindTopology[]): Promise<void>;
+  /**
+   * Creates (or checks) output streams (`kind` is the stream's name) that checkpoints write into.
+   * Optional: a transport without it refuses entities that emit.
+   */
+  ensureStreams?(streams: readonly KindTopology[]): Promise<void>;
+  /** Appends output records outside a checkpoint (the sequential checkpoint store uses it). */
+  appendOutputs?(records: readonly OutputRecord[]): Promise<void>;
+  /** Reads `max` records of a stream partition from `from` (embedded journal; Kafka readers use topics). */
+  readStream?(stream: string, partition: number, from: number, max: number): Promise<MailboxRecord[]>;
   /** Appends records to a kind's mailbox; resolves when they are durable, in order per partition. */
   append(kind: string, records: readonly OutgoingRecord[]): Promise<void>;
   /** The kind's partition (shard) count; ARGUS_ERR_UNKNOWN_KIND if its mailbox does not exist. */
@@ -156,12 +165,28 @@ export interface DeadLetterStore {
 }
 
 /**
- * What a shard makes durable after a batch: its entities' new snapshots, its dead letters, and the
- * mailbox offset past the batch. A writer makes all three durable together, or none of them.
+ * A record an entity emitted to an output stream (`ctx.emit`): the metrics stream of host entities,
+ * say. It goes to the stream's partition of the emitting shard's number, in the same checkpoint as the
+ * state that produced it — so an output is durable exactly when its cause is applied, never twice.
+ */
+export interface OutputRecord {
+  readonly stream: string;
+  readonly partition: number;
+  /** The emitting entity's key. */
+  readonly key: string;
+  /** The record, msgpack-encoded. */
+  readonly value: Uint8Array;
+}
+
+/**
+ * What a shard makes durable after a batch: its entities' new snapshots, its dead letters, its outputs
+ * and the mailbox offset past the batch. A writer makes all of them durable together, or none.
  */
 export interface Checkpoint {
   readonly snapshots: readonly Snapshot[];
   readonly deadLetters: readonly DeadLetter[];
+  /** Records emitted to output streams, in emission order (absent: none). */
+  readonly outputs?: readonly OutputRecord[];
   /** Every record of the partition before this offset is done with. */
   readonly nextOffset: number;
 }

@@ -19,7 +19,7 @@
  *   owner is told.
  * A handoff flushes (waits for the pipeline to drain) before the writer is closed.
  */
-import type { Clock, DeadLetter, ShardWriter, Snapshot, TimerHandle } from './boundaries.ts';
+import type { Clock, DeadLetter, OutputRecord, ShardWriter, Snapshot, TimerHandle } from './boundaries.ts';
 import { ArgusError, describeError, isArgusError } from './errors.ts';
 
 export interface CheckpointerDeps {
@@ -43,11 +43,14 @@ export interface Landed {
   readonly startedAt: number;
   readonly checkpointAt: number;
   readonly deadLetters: readonly DeadLetter[];
+  readonly outputs: readonly OutputRecord[];
 }
 
 export interface BatchOutcome {
   readonly snapshots: readonly Snapshot[];
   readonly deadLetters: readonly DeadLetter[];
+  /** Records emitted by the batch's entities, in order. */
+  readonly outputs?: readonly OutputRecord[];
   readonly firstOffset: number;
   readonly nextOffset: number;
   readonly records: number;
@@ -59,6 +62,7 @@ export class ShardCheckpointer {
   /** The states of the checkpoint in flight: not pending any more, not in the durable view yet. */
   private sending = new Map<string, Snapshot>();
   private pendingDead: DeadLetter[] = [];
+  private pendingOutputs: OutputRecord[] = [];
   private pendingFirst = -1;
   private pendingNext = -1;
   private pendingRecords = 0;
@@ -90,6 +94,7 @@ export class ShardCheckpointer {
     if (this.fenced !== undefined) throw this.fenced;
     for (const s of outcome.snapshots) this.pending.set(s.key, s);
     this.pendingDead.push(...outcome.deadLetters);
+    if (outcome.outputs) for (const o of outcome.outputs) this.pendingOutputs.push(o);
     if (this.pendingFirst < 0) {
       this.pendingFirst = outcome.firstOffset;
       this.pendingStartedAt = outcome.startedAt;
@@ -114,6 +119,7 @@ export class ShardCheckpointer {
     const snapshots = [...this.pending.values()];
     this.sending = new Map(this.pending);
     const deadLetters = this.pendingDead;
+    const outputs = this.pendingOutputs;
     const taken = {
       first: this.pendingFirst,
       next: this.pendingNext,
@@ -122,6 +128,7 @@ export class ShardCheckpointer {
     };
     this.pending.clear();
     this.pendingDead = [];
+    this.pendingOutputs = [];
     this.pendingFirst = -1;
     this.pendingNext = -1;
     this.pendingRecords = 0;
@@ -133,17 +140,19 @@ export class ShardCheckpointer {
         this.writerBroken = false;
         await old.close().catch(() => undefined);
       }
-      await this.writer.write({ snapshots, deadLetters, nextOffset: taken.next });
+      await this.writer.write({ snapshots, deadLetters, outputs, nextOffset: taken.next });
     } catch (e) {
       if (isArgusError(e, 'ARGUS_ERR_FENCED')) {
         this.fenced = e;
         this.pending.clear();
         this.pendingDead = [];
+        this.pendingOutputs = [];
         this.pendingNext = -1;
       } else {
         // Keep it for the next try; what was added meanwhile is newer and wins.
         for (const s of snapshots) if (!this.pending.has(s.key)) this.pending.set(s.key, s);
         this.pendingDead = [...deadLetters, ...this.pendingDead];
+        this.pendingOutputs = [...outputs, ...this.pendingOutputs];
         this.pendingFirst = taken.first;
         this.pendingStartedAt = taken.startedAt;
         this.pendingNext = Math.max(this.pendingNext, taken.next);
@@ -168,6 +177,7 @@ export class ShardCheckpointer {
       startedAt: taken.startedAt,
       checkpointAt,
       deadLetters,
+      outputs,
     });
   }
 

@@ -33,9 +33,17 @@ export class SequentialCheckpointStore implements CheckpointStore {
             'ARGUS_ERR_STORE_CLOSED',
             `the writer of shard ${kind}/${partition} is closed`,
           );
+        const outputs = c.outputs ?? [];
+        if (outputs.length > 0 && !this.mailbox.appendOutputs)
+          throw new ArgusError(
+            'ARGUS_ERR_UNKNOWN_STREAM',
+            `the ${this.mailbox.name} mailbox cannot store output streams (shard ${kind}/${partition} emitted ${outputs.length} records)`,
+            { kind, partition },
+          );
         await Promise.all([
           c.snapshots.length > 0 ? this.snapshots.save(kind, c.snapshots) : undefined,
           c.deadLetters.length > 0 ? this.deadLetters.put(c.deadLetters) : undefined,
+          outputs.length > 0 ? this.mailbox.appendOutputs?.(outputs) : undefined,
         ]);
         await this.mailbox.commit(kind, partition, c.nextOffset);
       },

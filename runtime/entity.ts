@@ -8,6 +8,7 @@
  */
 import { defineActor } from './actor.ts';
 import type { Clock } from './boundaries.ts';
+import { ArgusError } from './errors.ts';
 
 export interface EntityContext {
   readonly kind: string;
@@ -17,6 +18,19 @@ export interface EntityContext {
   /** Id of the message being applied (unique per send). */
   readonly messageId: string;
   readonly clock: Clock;
+  /**
+   * Emits a record to one of the definition's output `streams` (runtime.onOutput, and the stream's
+   * topic or journal log). Emitted records become durable with the state change that produced them, in
+   * the same checkpoint; a delivery that crashes emits nothing.
+   */
+  emit(stream: string, value: unknown): void;
+}
+
+/** A record emitted by an entity during one delivery, before encoding. */
+export interface Emitted {
+  readonly stream: string;
+  readonly key: string;
+  readonly value: unknown;
 }
 
 export interface EntityDefinition<S, M extends { readonly type: string }> {
@@ -32,6 +46,8 @@ export interface EntityDefinition<S, M extends { readonly type: string }> {
    * with reason 'invalid-message' and the error's text. Default: any object with a string `type`.
    */
   parse?(payload: unknown): M;
+  /** Output streams the entities may `ctx.emit` to (created at start, like mailboxes). */
+  readonly streams?: readonly string[];
   /** Idle time before passivation; defaults to the runtime's `passivation.idleMs`. */
   readonly passivateAfterMs?: number;
   /**
@@ -67,12 +83,20 @@ export interface EntityItem {
 }
 
 export type DeliverResult =
-  | { readonly ok: true; readonly state: unknown; readonly offset: number }
+  | {
+      readonly ok: true;
+      readonly state: unknown;
+      readonly offset: number;
+      /** What the entity emitted while applying the items (empty when nothing). */
+      readonly outputs: readonly Emitted[];
+    }
   | { readonly ok: false; readonly index: number; readonly error: unknown };
 
 /** Hands a run of records to an entity; `reply` is called once with the outcome. */
 export class Deliver {
   readonly type = 'argus.deliver';
+  /** Records emitted during this delivery; dropped with it if it crashes. */
+  readonly outputs: Emitted[] = [];
   constructor(
     readonly items: readonly EntityItem[],
     readonly reply: (result: DeliverResult) => void,
@@ -136,7 +160,7 @@ const applyItems = (
   for (let i = from; i < items.length; i++) {
     const item = items[i]!;
     if (item.offset <= cell.offset) continue;
-    const ctx: EntityContext = { kind: definition.kind, key, offset: item.offset, messageId: item.id, clock };
+    const ctx = new ItemContext(definition, key, item, clock, msg.outputs);
     let next: unknown;
     try {
       next = definition.receive(cell.state, item.message, ctx);
@@ -164,6 +188,34 @@ const applyItems = (
     cell.state = next;
     cell.offset = item.offset;
   }
-  msg.reply({ ok: true, state: cell.state, offset: cell.offset });
+  msg.reply({ ok: true, state: cell.state, offset: cell.offset, outputs: msg.outputs });
   return cell;
 };
+
+/** The context of one item: a class, so that `emit` is shared and not a closure per record. */
+class ItemContext implements EntityContext {
+  readonly kind: string;
+  readonly offset: number;
+  readonly messageId: string;
+  constructor(
+    private readonly definition: AnyEntityDefinition,
+    readonly key: string,
+    item: EntityItem,
+    readonly clock: Clock,
+    private readonly outputs: Emitted[],
+  ) {
+    this.kind = definition.kind;
+    this.offset = item.offset;
+    this.messageId = item.id;
+  }
+
+  emit(stream: string, value: unknown): void {
+    if (!this.definition.streams?.includes(stream))
+      throw new ArgusError(
+        'ARGUS_ERR_UNKNOWN_STREAM',
+        `entity kind '${this.kind}' emitted to stream '${stream}', which is not one of its streams (${(this.definition.streams ?? []).join(', ') || 'none'})`,
+        { kind: this.kind, stream },
+      );
+    this.outputs.push({ stream, key: this.key, value });
+  }
+}

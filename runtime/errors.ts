@@ -21,6 +21,7 @@ export const ErrorCodes = {
   ARGUS_ERR_FENCED: 'a newer owner of the shard fenced this writer',
   ARGUS_ERR_UNREACHABLE: 'the node that owns the entity did not answer',
   ARGUS_ERR_COORDINATION: 'the cluster coordinator (etcd) failed',
+  ARGUS_ERR_UNKNOWN_STREAM: 'an entity emitted to a stream its kind does not declare',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -17,6 +17,8 @@ import type {
   DeadLetterStore,
   MailboxTransport,
   OutgoingRecord,
+  OutputRecord,
+  PartitionRef,
   SnapshotStore,
 } from './boundaries.ts';
 import { realClock } from './clock.ts';
@@ -101,6 +103,17 @@ export interface Inspection {
 
 const MAX_KEY_LENGTH = 512;
 
+/** One output record as observers get it: decoded, with the shard it came from. */
+export interface Output {
+  readonly stream: string;
+  readonly partition: number;
+  readonly key: string;
+  readonly value: unknown;
+}
+
+export type OutputObserver = (outputs: readonly Output[]) => void;
+export type ShardObserver = (ref: PartitionRef, held: boolean) => void;
+
 interface PendingSend {
   readonly records: OutgoingRecord[];
   readonly waiters: { resolve(): void; reject(e: unknown): void }[];
@@ -122,6 +135,8 @@ export class Runtime {
   private consumption: Consumption | undefined;
   private currentStatus: RuntimeStatus = 'created';
   private failure: Error | undefined;
+  private readonly outputObservers = new Map<string, OutputObserver[]>();
+  private shardObservers: ShardObserver[] = [];
 
   constructor(
     config: unknown,
@@ -142,7 +157,102 @@ export class Runtime {
       running: () => this.currentStatus === 'running',
       supervisor: () => this.shardsSupervisor(),
       warn: (what, e) => this.warn(what, e),
+      outputsLanded: (records) => this.outputsLanded(records),
+      shardChanged: (ref, held) => {
+        for (const o of this.shardObservers) {
+          try {
+            o(ref, held);
+          } catch (e) {
+            this.warn('a shard observer', e);
+          }
+        }
+      },
     });
+  }
+
+  /**
+   * Observes the records entities emit to `stream` (`ctx.emit`), each once it is durable (its
+   * checkpoint landed), on the node that emitted it. Returns the unsubscribe. A node that dies after a
+   * checkpoint landed and before observers ran does not call them again: consumers that must see every
+   * record read the stream itself (its Kafka topic, or `readStream` in embedded mode).
+   */
+  onOutput(stream: string, observer: OutputObserver): () => void {
+    this.outputObservers.set(stream, [...(this.outputObservers.get(stream) ?? []), observer]);
+    return () => {
+      this.outputObservers.set(
+        stream,
+        (this.outputObservers.get(stream) ?? []).filter((o) => o !== observer),
+      );
+    };
+  }
+
+  /** Observes shards starting (`held`) and stopping on this node; returns the unsubscribe. */
+  onShards(observer: ShardObserver): () => void {
+    this.shardObservers = [...this.shardObservers, observer];
+    return () => {
+      this.shardObservers = this.shardObservers.filter((o) => o !== observer);
+    };
+  }
+
+  /** The shards of `kind` running on this node now. */
+  runningShards(kind: string): number[] {
+    return this.shards
+      .info()
+      .filter((s) => s.kind === kind)
+      .map((s) => s.partition)
+      .sort((a, b) => a - b);
+  }
+
+  /** The shard of a key of a registered kind. */
+  shardOf(kind: string, key: string): number {
+    const k = this.kinds.get(kind);
+    if (!k)
+      throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered`, { kind });
+    return shardOf(key, k.shards);
+  }
+
+  /** Reads records of an output stream's partition (embedded journal; in Kafka mode read its topic). */
+  async readStream(stream: string, partition: number, from: number, max = 1_000): Promise<Output[]> {
+    const mailbox = this.boundaries?.mailbox;
+    if (!mailbox) throw new ArgusError('ARGUS_ERR_NOT_STARTED', `runtime is ${this.currentStatus}`);
+    if (!mailbox.readStream)
+      throw new ArgusError(
+        'ARGUS_ERR_UNKNOWN_STREAM',
+        `the ${mailbox.name} mailbox is not read through the runtime: consume the stream's topic`,
+        { stream },
+      );
+    const records = await mailbox.readStream(stream, partition, from, max);
+    return records.map((r) => ({ stream, partition, key: r.key ?? '', value: unpack(r.value) }));
+  }
+
+  private outputsLanded(records: readonly OutputRecord[]): void {
+    if (this.outputObservers.size === 0) return;
+    const byStream = new Map<string, Output[]>();
+    for (const r of records) {
+      const observers = this.outputObservers.get(r.stream);
+      if (!observers || observers.length === 0) continue;
+      const list = byStream.get(r.stream) ?? [];
+      list.push({ stream: r.stream, partition: r.partition, key: r.key, value: unpack(r.value) });
+      byStream.set(r.stream, list);
+    }
+    for (const [stream, outputs] of byStream) {
+      for (const o of this.outputObservers.get(stream) ?? []) {
+        try {
+          o(outputs);
+        } catch (e) {
+          this.warn(`an observer of stream '${stream}'`, e);
+        }
+      }
+    }
+  }
+
+  /** Output streams of the registered kinds, each with the most shards of the kinds emitting into it. */
+  private streamTopology(): { kind: string; partitions: number }[] {
+    const streams = new Map<string, number>();
+    for (const k of this.kinds.values()) {
+      for (const s of k.definition.streams ?? []) streams.set(s, Math.max(streams.get(s) ?? 0, k.shards));
+    }
+    return [...streams].map(([kind, partitions]) => ({ kind, partitions }));
   }
 
   get nodeId(): string {
@@ -176,6 +286,14 @@ export class Runtime {
         `entity kind '${definition.kind}': must be 1-63 lower-case letters, digits, '.', '_' and '-' (starting with a letter)`,
         { kind: definition.kind },
       );
+    for (const stream of definition.streams ?? []) {
+      if (!/^[a-z][a-z0-9_-]{0,62}$/.test(stream))
+        throw new ArgusError(
+          'ARGUS_ERR_INVALID_CONFIG',
+          `entity kind '${definition.kind}': stream '${stream}' must be 1-63 lower-case letters, digits, '_' and '-' (starting with a letter)`,
+          { kind: definition.kind, stream },
+        );
+    }
     const shards = definition.shards ?? this.config.shards;
     if (!Number.isInteger(shards) || shards < 1 || shards > 1024)
       throw new ArgusError(
@@ -204,7 +322,14 @@ export class Runtime {
       throw new ArgusError('ARGUS_ERR_ALREADY_STARTED', `runtime ${this.nodeId} was already started`);
     // Kinds name Kafka topics: refuse names Kafka would collide ('.' vs '_') in every mode, so a
     // configuration that runs embedded also runs on Kafka.
-    validateTopicNames(topicNames(this.config.kafka?.topicPrefix ?? 'argus', [...this.kinds.keys()]));
+    const streams = this.streamTopology();
+    validateTopicNames(
+      topicNames(
+        this.config.kafka?.topicPrefix ?? 'argus',
+        [...this.kinds.keys()],
+        streams.map((s) => s.kind),
+      ),
+    );
     this.currentStatus = 'starting';
     try {
       this.boundaries = this.options.boundaries ?? (await openBoundaries(this.config));
@@ -212,6 +337,14 @@ export class Runtime {
       await this.boundaries.mailbox.ensureKinds(topology);
       await this.boundaries.snapshots.ensureKinds(topology);
       await this.boundaries.deadLetters.ensure();
+      if (streams.length > 0) {
+        if (!this.boundaries.mailbox.ensureStreams)
+          throw new ArgusError(
+            'ARGUS_ERR_UNKNOWN_STREAM',
+            `the ${this.boundaries.mailbox.name} mailbox has no output streams, but kinds emit to ${streams.map((s) => `'${s.kind}'`).join(', ')}`,
+          );
+        await this.boundaries.mailbox.ensureStreams(streams);
+      }
       this.tree = startTree(
         nodeTree(this.config),
         { clock: this.clock, random: this.random, events: this.events },

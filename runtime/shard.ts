@@ -23,6 +23,7 @@ import type {
   Clock,
   DeadLetter,
   MailboxBatch,
+  OutputRecord,
   ShardSnapshots,
   ShardWriter,
   Snapshot,
@@ -75,7 +76,11 @@ export interface ShardDeps {
   readonly clock: Clock;
   /** The node's `shards` supervisor (its current incarnation): each shard supervisor is its child. */
   readonly shards: () => Supervisor;
+  /** Output records that just became durable (in emission order), for the runtime's output observers. */
+  readonly outputsLanded?: (records: readonly OutputRecord[]) => void;
 }
+
+type DeliverOutputs = Extract<DeliverResult, { ok: true }>['outputs'];
 
 interface Group {
   readonly key: string;
@@ -121,6 +126,7 @@ export class ShardRunner implements ChildObserver {
       maxPendingRecords: settings.maxPendingRecords,
       landed: (c) => {
         for (const d of c.deadLetters) this.publishDeadLetter(d);
+        if (c.outputs.length > 0) this.deps.outputsLanded?.(c.outputs);
         this.deps.checkpointed(true);
         if (!this.deps.events.listening) return;
         this.deps.events.publish({
@@ -254,15 +260,19 @@ export class ShardRunner implements ChildObserver {
 
     const results = await Promise.all([...groups.values()].map((g) => this.deliverGroup(g, records, dead)));
     const snapshots: Snapshot[] = [];
+    const outputs: OutputRecord[] = [];
     for (const r of results) {
-      if (r)
-        snapshots.push({ key: r.key, partition: this.partition, offset: r.offset, state: pack(r.state) });
+      if (!r) continue;
+      snapshots.push({ key: r.key, partition: this.partition, offset: r.offset, state: pack(r.state) });
+      for (const o of r.outputs)
+        outputs.push({ stream: o.stream, partition: this.partition, key: o.key, value: pack(o.value) });
     }
     for (const r of records) this.attempts.delete(r.offset);
     // The checkpoint goes on in the background (checkpointer.ts); the next batch need not wait for it.
     await this.checkpointer.add({
       snapshots,
       deadLetters: dead,
+      outputs,
       firstOffset: records[0]!.offset,
       nextOffset: records[records.length - 1]!.offset + 1,
       records: records.length,
@@ -275,7 +285,7 @@ export class ShardRunner implements ChildObserver {
     group: Group,
     records: MailboxBatch['records'],
     dead: DeadLetter[],
-  ): Promise<{ key: string; state: unknown; offset: number } | undefined> {
+  ): Promise<{ key: string; state: unknown; offset: number; outputs: DeliverOutputs } | undefined> {
     const { key } = group;
     this.busy.add(key);
     try {
@@ -284,7 +294,13 @@ export class ShardRunner implements ChildObserver {
         const ref = await this.activate(key);
         const result = await this.deliver(key, ref, group.items);
         this.lastActive.set(key, this.deps.clock.monotonic());
-        if (result.ok) return { key, state: result.state, offset: Math.max(result.offset, group.last) };
+        if (result.ok)
+          return {
+            key,
+            state: result.state,
+            offset: Math.max(result.offset, group.last),
+            outputs: result.outputs,
+          };
         if (result.index < 0) continue;
         const failed = group.items[result.index]!;
         const attempts = (this.attempts.get(failed.offset) ?? 0) + 1;

@@ -19,6 +19,7 @@ import type {
   Consumption,
   Coordinator,
   MailboxBatch,
+  OutputRecord,
   PartitionRef,
   ShardHost,
   ShardWriter,
@@ -51,6 +52,10 @@ export interface ShardSetDeps {
   /** The node's `shards` supervisor (its current incarnation). */
   readonly supervisor: () => Supervisor;
   readonly warn: (what: string, e: unknown) => void;
+  /** Output records that became durable on a shard here. */
+  readonly outputsLanded: (records: readonly OutputRecord[]) => void;
+  /** A shard started running here (`held`) or stopped. */
+  readonly shardChanged: (ref: PartitionRef, held: boolean) => void;
 }
 
 interface Running {
@@ -109,12 +114,14 @@ export class ShardSet implements ShardHost {
             events: this.deps.events,
             clock: this.deps.clock,
             shards: () => this.deps.supervisor(),
+            outputsLanded: (records) => this.deps.outputsLanded(records),
           },
         );
         await runner.open();
         runner.committedOffset = from;
         this.shards.set(id, { runner, epoch });
         consumption.assign(ref, from);
+        this.deps.shardChanged(ref, true);
       } catch (e) {
         this.shards.delete(id);
         await runner?.close().catch(() => undefined);
@@ -132,6 +139,7 @@ export class ShardSet implements ShardHost {
       if (!running) return;
       await this.deps.consumption()?.revoke(ref);
       this.shards.delete(id);
+      this.deps.shardChanged(ref, false);
       await running.runner.close(); // flushes the last checkpoint, then closes the writer
     });
   }

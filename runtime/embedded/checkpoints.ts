@@ -37,14 +37,17 @@ export class EmbeddedCheckpointStore implements CheckpointStore {
               { kind, partition, key: s.key },
             );
         }
+        const outputs = c.outputs && c.outputs.length > 0 ? this.mailbox.prepareOutputs(c.outputs) : [];
         const parts = [
           this.snapshots.prepareSave(kind, c.snapshots),
           this.deadLetters.preparePut(c.deadLetters),
+          ...outputs.map((o) => o.body),
           this.mailbox.prepareCommit(kind, partition, c.nextOffset),
         ];
         await this.env.write(() => {
           for (const part of parts) part();
         });
+        for (const o of outputs) o.done();
       },
       close: async () => {
         closed = true;

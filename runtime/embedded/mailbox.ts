@@ -15,8 +15,9 @@ import type {
   MailboxRecord,
   MailboxTransport,
   OutgoingRecord,
+  OutputRecord,
 } from '../boundaries.ts';
-import { ArgusError } from '../errors.ts';
+import { ArgusError, isArgusError } from '../errors.ts';
 import { decodeRecord, encodeRecord } from './codec.ts';
 import { type ConsumerSettings, EmbeddedConsumption, type PartitionSource } from './consumer.ts';
 import type { JournalEnv } from './env.ts';
@@ -39,10 +40,24 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
   }
 
   async append(kind: string, records: readonly OutgoingRecord[]): Promise<void> {
+    const append = this.prepareAppend(kind, records);
+    if (!append) return;
+    await this.env.write(append.body);
+    append.done();
+  }
+
+  /**
+   * Validates and encodes an append and returns the body that makes it, to run inside a journal write
+   * transaction (a checkpoint appends its outputs this way), and what to do once it committed. Validate
+   * and encode before the transaction: nothing that can throw, and no avoidable work, while every
+   * process waits on the write lock. Undefined when there is nothing to append.
+   */
+  prepareAppend(
+    kind: string,
+    records: readonly OutgoingRecord[],
+  ): { body: () => void; done: () => void } | undefined {
     this.env.assertOpen('mailbox');
     this.kinds.partitionsOf(kind);
-    // Validate and encode before the transaction: nothing that can throw, and no avoidable work, while
-    // every process waits on the write lock.
     const byPartition = new Map<number, Buffer[]>();
     for (const record of records) {
       this.kinds.checkPartition(kind, record.partition);
@@ -51,18 +66,70 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
       if (frames) frames.push(frame);
       else byPartition.set(record.partition, [frame]);
     }
-    if (byPartition.size === 0) return;
+    if (byPartition.size === 0) return undefined;
     const { records: log, heads, changes } = this.env.db;
+    return {
+      body: () => {
+        for (const [partition, frames] of byPartition) {
+          let next = heads.get([kind, partition]) ?? 0;
+          for (const frame of frames) log.putSync([kind, partition, next++], frame);
+          // The end is written last: readers bound every read by it, so a record is never seen without it.
+          heads.putSync([kind, partition], next);
+        }
+        changes.putSync(kind, (changes.get(kind) ?? 0) + 1);
+      },
+      done: () => {
+        for (const consumption of this.consumptions) consumption.appended(kind, byPartition.keys());
+      },
+    };
+  }
+
+  /** Output streams are logs beside the mailboxes, under a name no entity kind can have. */
+  async ensureStreams(streams: readonly KindTopology[]): Promise<void> {
+    this.env.assertOpen('mailbox');
+    await this.kinds.ensure(streams.map((s) => ({ kind: streamLog(s.kind), partitions: s.partitions })));
+  }
+
+  async appendOutputs(records: readonly OutputRecord[]): Promise<void> {
+    const append = this.prepareOutputs(records);
+    if (append.length === 0) return;
     await this.env.write(() => {
-      for (const [partition, frames] of byPartition) {
-        let next = heads.get([kind, partition]) ?? 0;
-        for (const frame of frames) log.putSync([kind, partition, next++], frame);
-        // The end is written last: readers bound every read by it, so a record is never seen without it.
-        heads.putSync([kind, partition], next);
-      }
-      changes.putSync(kind, (changes.get(kind) ?? 0) + 1);
+      for (const a of append) a.body();
     });
-    for (const consumption of this.consumptions) consumption.appended(kind, byPartition.keys());
+    for (const a of append) a.done();
+  }
+
+  /** The appends of a checkpoint's outputs, one per stream, to run in the checkpoint's transaction. */
+  prepareOutputs(records: readonly OutputRecord[]): { body: () => void; done: () => void }[] {
+    const byStream = new Map<string, OutgoingRecord[]>();
+    for (const r of records) {
+      const list = byStream.get(r.stream);
+      const record = { partition: r.partition, key: r.key, value: r.value };
+      if (list) list.push(record);
+      else byStream.set(r.stream, [record]);
+    }
+    const appends: { body: () => void; done: () => void }[] = [];
+    for (const [stream, list] of byStream) {
+      let append: { body: () => void; done: () => void } | undefined;
+      try {
+        append = this.prepareAppend(streamLog(stream), list);
+      } catch (e) {
+        if (isArgusError(e, 'ARGUS_ERR_UNKNOWN_KIND'))
+          throw new ArgusError('ARGUS_ERR_UNKNOWN_STREAM', `output stream '${stream}' was never ensured`, {
+            stream,
+          });
+        throw e;
+      }
+      if (append) appends.push(append);
+    }
+    return appends;
+  }
+
+  async readStream(stream: string, partition: number, from: number, max: number): Promise<MailboxRecord[]> {
+    this.env.assertOpen('mailbox');
+    this.kinds.checkPartition(streamLog(stream), partition);
+    this.env.fresh();
+    return this.read(streamLog(stream), partition, from, max);
   }
 
   async partitionCount(kind: string): Promise<number> {
@@ -191,3 +258,6 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
     this.kinds.checkPartition(kind, partition);
   }
 }
+
+/** The journal log of an output stream: '@' starts no entity kind. */
+export const streamLog = (stream: string): string => `@stream.${stream}`;

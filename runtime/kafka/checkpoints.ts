@@ -35,6 +35,7 @@ import type { Checkpoint, CheckpointStore, ShardWriter } from '../boundaries.ts'
 import { ArgusError, describeError } from '../errors.ts';
 import {
   AdminConnection,
+  asBuffer,
   checkPartition,
   createKafka,
   type KafkaConnectionOptions,
@@ -45,7 +46,7 @@ import {
 import { deadLetterMessage } from './deadletters.ts';
 import type { WrittenRange } from './sender.ts';
 import { type KafkaSnapshotStore, snapshotMessage } from './snapshots.ts';
-import { deadLetterTopic, mailboxTopic, stateTopic } from './topics.ts';
+import { deadLetterTopic, mailboxTopic, stateTopic, streamTopic } from './topics.ts';
 
 export interface KafkaCheckpointStoreOptions extends KafkaConnectionOptions {
   /** Told of every committed checkpoint, so that its live shard views show the new snapshots at once. */
@@ -331,6 +332,12 @@ class KafkaShardWriter implements ShardWriter {
     const records: { topic: string; message: { partition: number; key: string | null; value: Buffer } }[] = [
       ...checkpoint.snapshots.map((s) => ({ topic: this.stateTopic, message: snapshotMessage(s) })),
       ...checkpoint.deadLetters.map((l) => ({ topic: this.deadLetterTopic, message: deadLetterMessage(l) })),
+      // Outputs in the same transaction as the state that produced them: a reader with
+      // isolation.level=read_committed sees them exactly when the checkpoint committed.
+      ...(checkpoint.outputs ?? []).map((o) => ({
+        topic: streamTopic(this.settings.prefix, o.stream),
+        message: { partition: o.partition, key: o.key, value: asBuffer(o.value) },
+      })),
     ];
     const requests: { topic: string; messages: Message[] }[][] = [];
     let request = new Map<string, Message[]>();
@@ -343,7 +350,9 @@ class KafkaShardWriter implements ShardWriter {
     for (const { topic, message } of records) {
       const size = RECORD_OVERHEAD + message.value.length + (message.key?.length ?? 0) * 3;
       if (bytes > 0 && bytes + size > this.settings.maxRequestBytes) flush();
-      request.set(topic, [...(request.get(topic) ?? []), message]);
+      const messages = request.get(topic);
+      if (messages) messages.push(message);
+      else request.set(topic, [message]);
       bytes += size;
     }
     flush();

@@ -17,6 +17,7 @@ import type {
   KindTopology,
   MailboxTransport,
   OutgoingRecord,
+  OutputRecord,
 } from '../boundaries.ts';
 import { ArgusError } from '../errors.ts';
 import { retryRetriable } from './checkpoints.ts';
@@ -31,7 +32,7 @@ import {
 } from './client.ts';
 import { type ConsumerSettings, KafkaConsumption } from './consumption.ts';
 import { RecordSender } from './sender.ts';
-import { mailboxTopic } from './topics.ts';
+import { mailboxTopic, streamTopic } from './topics.ts';
 
 export interface KafkaMailboxOptions extends KafkaConnectionOptions {
   /** The group that holds the committed offsets. Default `<topicPrefix>.mailbox`. */
@@ -93,6 +94,32 @@ export class KafkaMailbox implements MailboxTransport {
       throw transportError('ensuring the mailbox topics', e, { topics: specs.map((s) => s.topic) });
     }
     for (const { kind, partitions } of kinds) this.partitions.set(kind, partitions);
+  }
+
+  async ensureStreams(streams: readonly KindTopology[]): Promise<void> {
+    this.assertOpen();
+    const specs = streams.map(({ kind, partitions }) => ({
+      topic: streamTopic(this.prefix, kind),
+      partitions,
+    }));
+    try {
+      await ensureTopics(await this.connectedAdmin(), specs);
+    } catch (e) {
+      throw transportError('ensuring the output stream topics', e, { topics: specs.map((s) => s.topic) });
+    }
+  }
+
+  /** Outside a checkpoint (the sequential store): plain produce, at-least-once. */
+  async appendOutputs(records: readonly OutputRecord[]): Promise<void> {
+    this.assertOpen();
+    const byTopic = new Map<string, { partition: number; key: string; value: Buffer }[]>();
+    for (const r of records) {
+      const topic = streamTopic(this.prefix, r.stream);
+      const list = byTopic.get(topic) ?? [];
+      list.push({ partition: r.partition, key: r.key, value: asBuffer(r.value) });
+      byTopic.set(topic, list);
+    }
+    for (const [topic, messages] of byTopic) await this.sender.send(topic, messages);
   }
 
   async append(kind: string, records: readonly OutgoingRecord[]): Promise<void> {

@@ -16,10 +16,17 @@ export const mailboxTopic = (prefix: string, kind: string): string => `${prefix}
 export const stateTopic = (prefix: string, kind: string): string => `${prefix}.state.${kind}`;
 export const deadLetterTopic = (prefix: string): string => `${prefix}.deadletter`;
 export const eventsTopic = (prefix: string): string => `${prefix}.events`;
+/** An output stream's topic (`argus.stream.metrics`): one per stream, never one per entity. */
+export const streamTopic = (prefix: string, stream: string): string => `${prefix}.stream.${stream}`;
 
-/** Every topic a node with these kinds uses. */
-export const topicNames = (prefix: string, kinds: readonly string[]): string[] => [
+/** Every topic a node with these kinds (and output streams) uses. */
+export const topicNames = (
+  prefix: string,
+  kinds: readonly string[],
+  streams: readonly string[] = [],
+): string[] => [
   ...kinds.flatMap((k) => [mailboxTopic(prefix, k), stateTopic(prefix, k)]),
+  ...streams.map((s) => streamTopic(prefix, s)),
   deadLetterTopic(prefix),
   eventsTopic(prefix),
 ];
