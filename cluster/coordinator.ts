@@ -19,8 +19,7 @@
  * Kafka fencing (kafka/checkpoints.ts) backs all of this up: whatever etcd believes, a shard's writes
  * are accepted only from the last node that opened its writer.
  */
-import { ExponentialBackoff, noop } from 'cockatiel';
-import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type {
   Clock,
   ClusterView,
@@ -36,6 +35,7 @@ import { ArgusError, describeError } from '../runtime/errors.ts';
 import type { ClusterEvent, EventBus } from '../runtime/events.ts';
 import { type CoordinatorContext, RETRY_MS, text } from './context.ts';
 import { decodeMember, decodePlacement, encodeMember, type KindPlacement } from './documents.ts';
+import { createEtcdClient } from './etcd-client.ts';
 import { type ClusterKeys, clusterKeys } from './keys.ts';
 import { Leadership } from './leadership.ts';
 import { LeaseKeeper } from './lease.ts';
@@ -71,18 +71,7 @@ export class EtcdCoordinator implements Coordinator {
   constructor(private readonly options: EtcdCoordinatorOptions) {
     this.keys = clusterKeys(options.prefix);
     const { callTimeoutMs } = options;
-    this.client = new Etcd3({
-      hosts: [...options.endpoints],
-      dialTimeout: callTimeoutMs,
-      // Our own loops retry; etcd3's default circuit breaker would keep a recovered etcd "open" for 5 s.
-      faultHandling: {
-        host: () => noop,
-        global: noop,
-        // etcd3 declares an IBackoff but calls next() on it as on this factory (namespace.js does the same).
-        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1_000 }) as never,
-      },
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
-    });
+    this.client = createEtcdClient(options.endpoints, callTimeoutMs);
     this.leaseKeeper = new LeaseKeeper(
       this.client,
       {

@@ -287,3 +287,27 @@ export interface Coordinator {
   /** Releases every shard (handoff), leaves the cluster. */
   stop(): Promise<void>;
 }
+
+/**
+ * Configuration kept as data (DESIGN.md, contract 5): sections (`metricsets`, `inventory`, `rules`, …)
+ * of keyed documents, as text (JSON or YAML). etcd in a cluster (`/<prefix>/<section>/<key>`), memory
+ * or a file on one node. Validation is the caller's: a source stores and watches text.
+ */
+export interface ConfigSource {
+  readonly name: 'etcd' | 'memory';
+  /** Every document of a section, key → text. */
+  list(section: string): Promise<Map<string, string>>;
+  /**
+   * Calls `onChange` with the whole section now and after every change (added, changed, removed), until
+   * the returned stop is called. Errors of the watch (etcd unreachable) go to `onError`; it reconnects.
+   */
+  watch(
+    section: string,
+    onChange: (entries: ReadonlyMap<string, string>) => void,
+    onError?: (error: Error) => void,
+  ): Promise<() => Promise<void>>;
+  put(section: string, key: string, text: string): Promise<void>;
+  /** Resolves to whether the key existed. */
+  delete(section: string, key: string): Promise<boolean>;
+  close(): Promise<void>;
+}

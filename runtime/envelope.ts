@@ -78,12 +78,15 @@ export const newMessageId = (now: number): string => {
   return `${now.toString(36)}-${processTag}-${counter.toString(36)}`;
 };
 
-/** The shard of a key: FNV-1a over the key's UTF-16 code units, modulo the shard count. */
-export const shardOf = (key: string, shards: number): number => {
+/** 32-bit FNV-1a over a string's UTF-16 code units. */
+export const fnv1a = (key: string): number => {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) {
     h ^= key.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return (h >>> 0) % shards;
+  return h >>> 0;
 };
+
+/** The shard of a key: FNV-1a over the key's UTF-16 code units, modulo the shard count. */
+export const shardOf = (key: string, shards: number): number => fnv1a(key) % shards;

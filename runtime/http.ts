@@ -35,8 +35,27 @@ const statusOf = (e: unknown): number => {
   return 500;
 };
 
-export const handle = async (runtime: Runtime, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+/**
+ * A route added by a subsystem (push ingest, the inspector): resolves true when it answered the
+ * request, false to let the next route try.
+ */
+export type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+
+export const handle = async (
+  runtime: Runtime,
+  req: IncomingMessage,
+  res: ServerResponse,
+  routes: readonly HttpRoute[] = [],
+): Promise<void> => {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  for (const route of routes) {
+    try {
+      if (await route(req, res, url)) return;
+    } catch (e) {
+      if (!res.headersSent) send(res, statusOf(e), { error: describeError(e).message });
+      return;
+    }
+  }
   const parts = url.pathname
     .split('/')
     .filter((p) => p !== '')
@@ -87,10 +106,15 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-export const startHttp = (runtime: Runtime, host: string, port: number): Promise<HttpServer> =>
+export const startHttp = (
+  runtime: Runtime,
+  host: string,
+  port: number,
+  routes: readonly HttpRoute[] = runtime.routes(),
+): Promise<HttpServer> =>
   new Promise((resolve, reject) => {
     const server: Server = createServer((req, res) => {
-      handle(runtime, req, res).catch((e) => {
+      handle(runtime, req, res, routes).catch((e) => {
         if (!res.headersSent) send(res, 500, { error: describeError(e).message });
       });
     });

@@ -11,6 +11,7 @@ import type {
   CheckpointStore,
   Clock,
   ClusterView,
+  ConfigSource,
   Consumption,
   Coordinator,
   DeadLetter,
@@ -27,7 +28,9 @@ import { defaultParse, type EntityDefinition } from './entity.ts';
 import { encodeEnvelope, newMessageId, shardOf } from './envelope.ts';
 import { ArgusError, describeError } from './errors.ts';
 import { EventBus, type EventObserver } from './events.ts';
+import type { HttpRoute } from './http.ts';
 import { topicNames, validateTopicNames } from './kafka/topics.ts';
+import { MemoryConfigSource } from './memory-config.ts';
 import { nodeTree } from './node-tree.ts';
 import { openBoundaries } from './open-boundaries.ts';
 import { openCoordinator } from './open-coordinator.ts';
@@ -52,6 +55,8 @@ export interface RuntimeOptions {
   readonly coordinator?: Coordinator;
   readonly clock?: Clock;
   readonly random?: () => number;
+  /** Where configuration data lives; default etcd with `cluster`, else memory. */
+  readonly configSource?: ConfigSource;
 }
 
 export type RuntimeStatus = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -112,6 +117,19 @@ export interface Output {
 }
 
 export type OutputObserver = (outputs: readonly Output[]) => void;
+
+/**
+ * A subsystem that runs with the runtime (host metrics, later rules and logs): it registers its kinds
+ * before start, starts once the node is running (shards acquired or being acquired), stops before the
+ * node lets its shards go, and may serve HTTP routes on the node's endpoint.
+ */
+export interface RuntimeExtension {
+  readonly name: string;
+  register?(runtime: Runtime): void;
+  start(runtime: Runtime): Promise<void>;
+  stop(): Promise<void>;
+  readonly routes?: readonly HttpRoute[];
+}
 export type ShardObserver = (ref: PartitionRef, held: boolean) => void;
 
 interface PendingSend {
@@ -136,6 +154,9 @@ export class Runtime {
   private currentStatus: RuntimeStatus = 'created';
   private failure: Error | undefined;
   private readonly outputObservers = new Map<string, OutputObserver[]>();
+  private readonly extensions: RuntimeExtension[] = [];
+  private started: RuntimeExtension[] = [];
+  private config_: ConfigSource | undefined;
   private shardObservers: ShardObserver[] = [];
 
   constructor(
@@ -312,6 +333,29 @@ export class Runtime {
     };
   }
 
+  /** Adds a subsystem (before start): it registers its kinds now, and runs from start to stop. */
+  use(extension: RuntimeExtension): this {
+    if (this.currentStatus !== 'created')
+      throw new ArgusError('ARGUS_ERR_ALREADY_STARTED', `use '${extension.name}' before start()`);
+    extension.register?.(this);
+    this.extensions.push(extension);
+    return this;
+  }
+
+  /** HTTP routes of the extensions, for the node's endpoint (startHttp). */
+  routes(): HttpRoute[] {
+    return this.extensions.flatMap((e) => e.routes ?? []);
+  }
+
+  /**
+   * Configuration kept as data (rules, metric sets, inventory …): etcd in a cluster, memory on one node
+   * (seeded by `options.configSource` or empty). Available from start to stop.
+   */
+  get configSource(): ConfigSource {
+    if (!this.config_) throw new ArgusError('ARGUS_ERR_NOT_STARTED', `runtime is ${this.currentStatus}`);
+    return this.config_;
+  }
+
   /** Adds an observer of lifecycle and dead-letter events; returns its unsubscribe. */
   subscribe(observer: EventObserver): () => void {
     return this.events.subscribe(observer);
@@ -363,6 +407,7 @@ export class Runtime {
           this.shards.answer(ask),
         );
       }
+      this.config_ = this.options.configSource ?? (await this.openConfigSource());
       this.coordinator = this.options.coordinator ?? (await this.openCoordinator());
       // Running before the coordinator starts: shards it hands over while joining must be accepted.
       this.currentStatus = 'running';
@@ -373,6 +418,10 @@ export class Runtime {
         weight: cluster?.weight ?? 1,
         kinds: Object.fromEntries([...this.kinds].map(([kind, k]) => [kind, k.shards])),
       });
+      for (const extension of this.extensions) {
+        await extension.start(this);
+        this.started.push(extension);
+      }
     } catch (e) {
       await this.unwind();
       this.currentStatus = 'failed';
@@ -493,13 +542,32 @@ export class Runtime {
   /** Finishes in-flight batches (their snapshots and commits included), stops every actor, closes. */
   async stop(): Promise<void> {
     if (this.currentStatus === 'stopped' || this.currentStatus === 'stopping') return;
+    // Extensions first, while the node still runs: what they have in flight (a poll) still gets sent.
+    await this.stopExtensions();
     this.currentStatus = 'stopping';
     if (this.flushScheduled) this.flush();
     await this.unwind();
     this.currentStatus = this.failure ? 'failed' : 'stopped';
   }
 
+  private async stopExtensions(): Promise<void> {
+    for (const extension of this.started.splice(0).reverse())
+      await extension.stop().catch((e) => this.warn(`stopping ${extension.name}`, e));
+  }
+
+  private async openConfigSource(): Promise<ConfigSource> {
+    const cluster = this.config.cluster;
+    if (!cluster) return new MemoryConfigSource();
+    const { EtcdConfigSource } = await import('../cluster/etcd-config.ts');
+    return new EtcdConfigSource(
+      cluster.etcd.endpoints,
+      cluster.etcd.prefix ?? this.config.kafka?.topicPrefix ?? 'argus',
+      cluster.etcd.callTimeoutMs,
+    );
+  }
+
   private async unwind(): Promise<void> {
+    await this.stopExtensions();
     // The coordinator hands every shard off first (each one's batch in flight finishes and commits).
     const coordinator = this.coordinator;
     this.coordinator = undefined;
@@ -512,6 +580,10 @@ export class Runtime {
     this.peer = undefined;
     await this.tree?.stop().catch((e) => this.warn('stopping the supervisor tree', e));
     this.tree = undefined;
+    const configSource = this.config_;
+    this.config_ = undefined;
+    if (configSource && !this.options.configSource)
+      await configSource.close().catch((e) => this.warn('closing the config source', e));
     const b = this.boundaries;
     this.boundaries = undefined;
     if (b && !this.options.boundaries) await b.close().catch((e) => this.warn('closing the boundaries', e));

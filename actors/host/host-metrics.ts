@@ -1,0 +1,217 @@
+/**
+ * Host metrics as one runtime extension (`runtime.use(hostMetrics(options))`): the `host` kind, the
+ * metric sets watched from the config source, the inventory re-read every cycle, the SNMP poller of the
+ * shards this node owns, the recent history, and the push-ingest routes.
+ *
+ * Works the same on one node and in a cluster: placement decides which node polls which host (the
+ * poller follows the node's `host` shards), the mailbox carries every result, and the config source is
+ * etcd or memory.
+ */
+import type { Clock } from '../../runtime/boundaries.ts';
+import { realClock } from '../../runtime/clock.ts';
+import { describeError } from '../../runtime/errors.ts';
+import type { HttpRoute } from '../../runtime/http.ts';
+import { handleIngest } from '../../runtime/ingest/http.ts';
+import type { Runtime, RuntimeExtension } from '../../runtime/runtime.ts';
+import type { InventorySource } from '../inventory/sources.ts';
+import { HostHistory } from './history.ts';
+import { HOST_KIND, host, METRICS_STREAM, type MetricsRecord } from './host.ts';
+import type { HostPushed } from './messages.ts';
+import { MetricSets } from './metricsets.ts';
+import { HostPoller, type PollerStats } from './poller.ts';
+import { createNetSnmpPoller, type SnmpClientFactory, type SnmpPoller } from './snmp.ts';
+import type { InventoryHost } from './types.ts';
+
+export interface HostMetricsOptions {
+  /** Where hosts come from; none: push-only (hosts appear when they push). */
+  readonly inventory?: InventorySource;
+  /** How often the inventory is re-read (default 60,000 ms). */
+  readonly cycleMs?: number;
+  readonly snmp?: SnmpClientFactory;
+  /** Polls in flight at most per node (default 512). */
+  readonly concurrency?: number;
+  readonly jitterMs?: number;
+  readonly lateAfterMs?: number;
+  /** Points kept per series in the recent history (default 60; 0: none). */
+  readonly historyPoints?: number;
+  /** Largest push body (default 32 MiB). */
+  readonly maxBodyBytes?: number;
+  readonly clock?: Clock;
+  readonly random?: () => number;
+  readonly warn?: (message: string) => void;
+}
+
+export interface InventoryStatus {
+  readonly source: string;
+  readonly hosts: number;
+  /** Hosts rejected by the last read, with why. */
+  readonly errors: readonly string[];
+  /** Why the last read failed as a whole (the previous inventory stays in force). */
+  readonly failure: string | undefined;
+  readonly loadedAt: number | undefined;
+}
+
+export class HostMetrics implements RuntimeExtension {
+  readonly name = 'host-metrics';
+  readonly routes: readonly HttpRoute[];
+  readonly history: HostHistory;
+  private runtime: Runtime | undefined;
+  private snmp: SnmpPoller | undefined;
+  private poller: HostPoller | undefined;
+  private sets: MetricSets | undefined;
+  private unsubscribe: (() => void)[] = [];
+  private cycle: ReturnType<typeof setTimeout> | undefined;
+  private reading: Promise<void> | undefined;
+  private status: InventoryStatus;
+  private readonly clock: Clock;
+
+  constructor(private readonly options: HostMetricsOptions = {}) {
+    this.clock = options.clock ?? realClock;
+    this.history = new HostHistory(options.historyPoints ?? 60);
+    this.status = {
+      source: options.inventory?.describe ?? 'none',
+      hosts: 0,
+      errors: [],
+      failure: undefined,
+      loadedAt: undefined,
+    };
+    this.routes = [
+      (req, res, url) =>
+        handleIngest(req, res, url, {
+          sink: (id, points) => {
+            const message: HostPushed = { type: 'host.pushed', points };
+            return this.requireRuntime().send(HOST_KIND, id, message);
+          },
+          now: () => this.clock.now(),
+          ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
+        }),
+    ];
+  }
+
+  register(runtime: Runtime): void {
+    runtime.register(host);
+  }
+
+  async start(runtime: Runtime): Promise<void> {
+    this.runtime = runtime;
+    const warn = this.options.warn ?? ((m: string) => process.emitWarning(`argus host-metrics: ${m}`));
+    this.sets = new MetricSets(runtime.configSource, warn);
+    await this.sets.start();
+    // The history follows what this node's host entities emit, and forgets hosts whose shard left.
+    this.unsubscribe.push(
+      runtime.onOutput(METRICS_STREAM, (outputs) => {
+        for (const o of outputs) this.history.add(o.value as MetricsRecord);
+      }),
+      runtime.onShards((ref, held) => {
+        if (held || ref.kind !== HOST_KIND) return;
+        for (const id of this.history.hosts())
+          if (runtime.shardOf(HOST_KIND, id) === ref.partition) this.history.forget(id);
+      }),
+    );
+    this.snmp = (this.options.snmp ?? (() => createNetSnmpPoller()))();
+    const sets = this.sets;
+    this.poller = new HostPoller({
+      runtime: {
+        send: (kind, key, message) => runtime.send(kind, key, message),
+        runningShards: (kind) => runtime.runningShards(kind),
+        onShards: (o) => runtime.onShards(o),
+        shardOf: (kind, key) => runtime.shardOf(kind, key),
+      },
+      snmp: this.snmp,
+      metricSet: (service) => sets.forService(service),
+      clock: this.clock,
+      ...(this.options.random ? { random: this.options.random } : {}),
+      ...(this.options.concurrency ? { concurrency: this.options.concurrency } : {}),
+      ...(this.options.jitterMs !== undefined ? { jitterMs: this.options.jitterMs } : {}),
+      ...(this.options.lateAfterMs !== undefined ? { lateAfterMs: this.options.lateAfterMs } : {}),
+      warn,
+    });
+    this.poller.start();
+    if (this.options.inventory) {
+      await this.reload();
+      this.scheduleCycle();
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.cycle) clearTimeout(this.cycle);
+    this.cycle = undefined;
+    await this.reading?.catch(() => undefined);
+    await this.poller?.stop();
+    for (const u of this.unsubscribe.splice(0)) u();
+    await this.sets?.stop();
+    await this.snmp?.close();
+    this.runtime = undefined;
+  }
+
+  /** Reads the inventory now (also done every cycle); the previous one stays if this read fails. */
+  reload(): Promise<void> {
+    this.reading ??= this.readInventory().finally(() => {
+      this.reading = undefined;
+    });
+    return this.reading;
+  }
+
+  private async readInventory(): Promise<void> {
+    const source = this.options.inventory;
+    if (!source || !this.poller) return;
+    try {
+      const parsed = await source.load();
+      this.apply(parsed.hosts);
+      this.status = {
+        source: source.describe,
+        hosts: parsed.hosts.length,
+        errors: parsed.errors,
+        failure: undefined,
+        loadedAt: this.clock.now(),
+      };
+      for (const e of parsed.errors) this.options.warn?.(`inventory (${source.describe}): ${e}`);
+    } catch (e) {
+      this.status = { ...this.status, failure: describeError(e).message };
+      this.options.warn?.(
+        `inventory (${source.describe}) not read, the last one stays: ${describeError(e).message}`,
+      );
+    }
+  }
+
+  private apply(hosts: readonly InventoryHost[]): void {
+    const { removed } = this.poller!.setInventory(hosts);
+    for (const id of removed) this.history.forget(id);
+  }
+
+  private scheduleCycle(): void {
+    this.cycle = setTimeout(() => {
+      void this.reload().finally(() => {
+        if (this.runtime) this.scheduleCycle();
+      });
+    }, this.options.cycleMs ?? 60_000);
+    this.cycle.unref?.();
+  }
+
+  private requireRuntime(): Runtime {
+    if (!this.runtime) throw new Error('host metrics are not running');
+    return this.runtime;
+  }
+
+  inventory(): InventoryStatus {
+    return this.status;
+  }
+
+  pollerStats(): PollerStats | undefined {
+    return this.poller?.stats();
+  }
+
+  metricSets(): MetricSets {
+    if (!this.sets) throw new Error('host metrics are not running');
+    return this.sets;
+  }
+
+  /** The latest samples of a host, as the history has them. */
+  latest(id: string): ReturnType<HostHistory['latest']> {
+    return this.history.latest(id);
+  }
+}
+
+export const hostMetrics = (options: HostMetricsOptions = {}): HostMetrics => new HostMetrics(options);
+
+export type { MetricsRecord };
