@@ -14,6 +14,7 @@ import type { HttpRoute } from '../../runtime/http.ts';
 import { handleIngest } from '../../runtime/ingest/http.ts';
 import type { Runtime, RuntimeExtension } from '../../runtime/runtime.ts';
 import type { InventorySource } from '../inventory/sources.ts';
+import { hostApi } from './api.ts';
 import { HostHistory } from './history.ts';
 import { HOST_KIND, host, METRICS_STREAM, type MetricsRecord } from './host.ts';
 import type { HostPushed } from './messages.ts';
@@ -85,6 +86,7 @@ export class HostMetrics implements RuntimeExtension {
           now: () => this.clock.now(),
           ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
         }),
+      hostApi(this, () => this.runtime),
     ];
   }
 
