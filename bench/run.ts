@@ -16,6 +16,9 @@ const benchmarks: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   rebalance: () => import('./rebalance.ts'),
   failover: () => import('./failover.ts'),
   'cluster-throughput': () => import('./cluster-throughput.ts'),
+  'snmp-poll': () => import('./snmp-poll.ts'),
+  ingest: () => import('./ingest.ts'),
+  'host-memory': () => import('./host-memory.ts'),
 };
 
 const usage = async (problem: string): Promise<never> => {
