@@ -19,6 +19,7 @@ describe('parseConfig', () => {
         shards: { intensity: 10, periodMs: 60_000, backoff: { minMs: 10, maxMs: 10_000, jitter: 0.2 } },
         root: { intensity: 3, periodMs: 60_000, backoff: { minMs: 10, maxMs: 10_000, jitter: 0.2 } },
       },
+      hosts: false,
       http: { host: '127.0.0.1', port: 7070 },
     });
   });

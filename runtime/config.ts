@@ -136,6 +136,57 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Host metrics (`npm start`, and `hostMetricsFromConfig` for embedders): where the inventory comes
+     * from, the poller's bounds, the local SNMP agent of embedded mode, push-ingest limits.
+     */
+    hosts: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            /** Exactly one source; none: the local agent's `localhost` in embedded mode, else push-only. */
+            inventory: z
+              .object({
+                file: z.string().min(1).optional(),
+                url: z
+                  .string()
+                  .regex(/^https?:\/\/\S+$/, 'must be an http(s) URL')
+                  .optional(),
+                /** Read the config source's `inventory` section (etcd `/<prefix>/inventory/<id>`). */
+                config: z.literal(true).optional(),
+                /** Hosts written inline, as in an inventory file. */
+                hosts: z.array(z.unknown()).optional(),
+              })
+              .strict()
+              .refine((i) => [i.file, i.url, i.config, i.hosts].filter((v) => v !== undefined).length === 1, {
+                message: 'give exactly one of file, url, config or hosts',
+              })
+              .optional(),
+            /** How often the inventory is re-read. */
+            cycleMs: z.number().int().min(100).default(60_000),
+            /** Serve this machine's figures over SNMP on loopback and poll it as `localhost`. Default: embedded mode without an inventory. */
+            localAgent: z.boolean().optional(),
+            /** Polls in flight at most on this node. */
+            concurrency: z.number().int().min(1).max(100_000).default(512),
+            /** Random spread added to each host's poll slot (ms); the hash phase already spreads hosts. */
+            jitterMs: z.number().int().min(0).default(0),
+            /** A poll starting this long after its slot counts as late. */
+            lateAfterMs: z.number().int().min(1).default(5_000),
+            /** Samples kept per series for the inspector. */
+            historyPoints: z.number().int().min(0).max(10_000).default(60),
+            /** Largest push body, compressed or not (413 past it). */
+            maxBodyBytes: z
+              .number()
+              .int()
+              .min(1_024)
+              .default(32 << 20),
+            /** Metric sets by service, seeding the in-memory config source (one node; etcd holds them in a cluster). */
+            metricSets: z.record(z.string(), z.unknown()).optional(),
+          })
+          .strict(),
+      ])
+      .default(false),
     http: z
       .union([
         z.literal(false),

@@ -1,6 +1,8 @@
 /**
  * `npm start`: one node in embedded mode (LMDB journal in ./data), the counter kind registered as a
- * demo, an HTTP endpoint on 127.0.0.1:7070, and a clean stop on SIGINT/SIGTERM (in-flight batches
+ * demo, host metrics (by default a built-in SNMP agent on a loopback port serving this machine's
+ * figures, polled as host `localhost`; push ingest on the same endpoint), an HTTP endpoint on
+ * 127.0.0.1:7070, and a clean stop on SIGINT/SIGTERM (in-flight batches
  * finish, their snapshots are written and committed, actors stop, the journal closes).
  *
  * Configuration: a JSON file named by ARGUS_CONFIG (docs/CONFIGURATION.md); ARGUS_PORT and
@@ -8,6 +10,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { counter } from '../actors/counter/counter.ts';
+import { hostMetricsFromConfig } from '../actors/host/from-config.ts';
+import { parseConfig } from './config.ts';
 import { describeError } from './errors.ts';
 import { startHttp } from './http.ts';
 import { createRuntime } from './runtime.ts';
@@ -31,6 +35,8 @@ const loadConfig = (): Record<string, unknown> => {
   const port = process.env.ARGUS_PORT;
   return {
     ...config,
+    // npm start polls this machine by default; `"hosts": false` turns host metrics off.
+    hosts: config.hosts ?? {},
     ...(process.env.ARGUS_DATA_DIR ? { dataDir: process.env.ARGUS_DATA_DIR } : {}),
     http: config.http === false ? false : { ...http, ...(port !== undefined ? { port: Number(port) } : {}) },
   };
@@ -38,8 +44,12 @@ const loadConfig = (): Record<string, unknown> => {
 
 const main = async () => {
   let runtime: ReturnType<typeof createRuntime>;
+  let hosts: ReturnType<typeof hostMetricsFromConfig>;
   try {
-    runtime = createRuntime(loadConfig());
+    const config = parseConfig(loadConfig());
+    hosts = hostMetricsFromConfig(config, () => runtime);
+    runtime = createRuntime(config, hosts?.configSource ? { configSource: hosts.configSource } : {});
+    if (hosts) runtime.use(hosts.extension);
   } catch (e) {
     return fail(describeError(e).message);
   }
@@ -48,9 +58,13 @@ const main = async () => {
   const http = runtime.config.http
     ? await startHttp(runtime, runtime.config.http.host, runtime.config.http.port)
     : undefined;
+  const local = hosts?.extension.localAgentHost;
   process.stdout.write(
     `argus ${runtime.nodeId}: running in ${runtime.config.mode} mode, data in ${runtime.config.dataDir}` +
       (http ? `, listening on ${http.url} (try ${http.url}/health)` : '') +
+      (local
+        ? `; polling this machine over SNMP as host '${local.id}'${http ? ` (${http.url}/api/v1/hosts/${local.id})` : ''}`
+        : '') +
       '\n',
   );
 

@@ -7,16 +7,18 @@
  * poller follows the node's `host` shards), the mailbox carries every result, and the config source is
  * etcd or memory.
  */
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../runtime/boundaries.ts';
 import { realClock } from '../../runtime/clock.ts';
 import { describeError } from '../../runtime/errors.ts';
 import type { HttpRoute } from '../../runtime/http.ts';
 import { handleIngest } from '../../runtime/ingest/http.ts';
 import type { Runtime, RuntimeExtension } from '../../runtime/runtime.ts';
-import type { InventorySource } from '../inventory/sources.ts';
+import { type InventorySource, staticInventory } from '../inventory/sources.ts';
 import { hostApi } from './api.ts';
 import { HostHistory } from './history.ts';
 import { HOST_KIND, host, METRICS_STREAM, type MetricsRecord } from './host.ts';
+import { type LocalAgent, startLocalAgent } from './local-agent.ts';
 import type { HostPushed } from './messages.ts';
 import { MetricSets } from './metricsets.ts';
 import { HostPoller, type PollerStats } from './poller.ts';
@@ -37,10 +39,26 @@ export interface HostMetricsOptions {
   readonly historyPoints?: number;
   /** Largest push body (default 32 MiB). */
   readonly maxBodyBytes?: number;
+  /**
+   * Serve this machine's real figures over SNMP on a free loopback port (local-agent.ts) and poll it as
+   * host `localhost` beside the inventory: what `npm start` does, so a newcomer sees their own machine.
+   */
+  readonly localAgent?: boolean;
   readonly clock?: Clock;
   readonly random?: () => number;
   readonly warn?: (message: string) => void;
 }
+
+/** The inventory entry of the local agent. */
+export const localHost = (port: number, community: string): InventoryHost => ({
+  id: 'localhost',
+  address: '127.0.0.1',
+  snmp: { version: '2c', community, port, timeoutMs: 2_000, retries: 1 },
+  service: 'default',
+  labels: { source: 'local-agent' },
+  // Every 10 s: cheap for one machine, and a newcomer sees figures within seconds.
+  intervalMs: 10_000,
+});
 
 export interface InventoryStatus {
   readonly source: string;
@@ -62,9 +80,11 @@ export class HostMetrics implements RuntimeExtension {
   private sets: MetricSets | undefined;
   private unsubscribe: (() => void)[] = [];
   private cycle: ReturnType<typeof setTimeout> | undefined;
+  private local: InventoryHost | undefined;
   private reading: Promise<void> | undefined;
   private status: InventoryStatus;
   private readonly clock: Clock;
+  private agent: LocalAgent | undefined;
 
   constructor(private readonly options: HostMetricsOptions = {}) {
     this.clock = options.clock ?? realClock;
@@ -129,7 +149,12 @@ export class HostMetrics implements RuntimeExtension {
       warn,
     });
     this.poller.start();
-    if (this.options.inventory) {
+    if (this.options.localAgent) {
+      const community = randomBytes(9).toString('base64url');
+      this.agent = await startLocalAgent({ host: '127.0.0.1', port: 0, community });
+      this.local = localHost(this.agent.port, community);
+    }
+    if (this.options.inventory || this.local) {
       await this.reload();
       this.scheduleCycle();
     }
@@ -143,6 +168,8 @@ export class HostMetrics implements RuntimeExtension {
     for (const u of this.unsubscribe.splice(0)) u();
     await this.sets?.stop();
     await this.snmp?.close();
+    await this.agent?.close();
+    this.agent = undefined;
     this.runtime = undefined;
   }
 
@@ -155,14 +182,16 @@ export class HostMetrics implements RuntimeExtension {
   }
 
   private async readInventory(): Promise<void> {
-    const source = this.options.inventory;
-    if (!source || !this.poller) return;
+    const source = this.options.inventory ?? staticInventory([]);
+    if (!this.poller) return;
     try {
       const parsed = await source.load();
-      this.apply(parsed.hosts);
+      const local = this.local;
+      const hosts = local ? [local, ...parsed.hosts.filter((h) => h.id !== local.id)] : parsed.hosts;
+      this.apply(hosts);
       this.status = {
-        source: source.describe,
-        hosts: parsed.hosts.length,
+        source: local ? `${source.describe} + local agent` : source.describe,
+        hosts: hosts.length,
         errors: parsed.errors,
         failure: undefined,
         loadedAt: this.clock.now(),
@@ -193,6 +222,11 @@ export class HostMetrics implements RuntimeExtension {
   private requireRuntime(): Runtime {
     if (!this.runtime) throw new Error('host metrics are not running');
     return this.runtime;
+  }
+
+  /** The local agent's host, when it runs. */
+  get localAgentHost(): InventoryHost | undefined {
+    return this.local;
   }
 
   inventory(): InventoryStatus {

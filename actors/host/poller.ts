@@ -147,7 +147,7 @@ export class HostPoller {
   /** Schedules exactly the SNMP hosts of the inventory whose shards run here. */
   private reconcile(): void {
     if (!this.running) return;
-    const now = this.options.clock.monotonic();
+    const now = this.options.clock.now();
     for (const h of this.hosts.values()) {
       const pollable = h.address !== undefined && h.snmp !== undefined && this.ownsHost(h.id);
       if (pollable) this.schedule.add(h.id, h.intervalMs, now);
@@ -163,7 +163,7 @@ export class HostPoller {
     if (due === undefined || due >= this.timerDue) return;
     if (this.timer) this.options.clock.clearTimeout(this.timer);
     this.timerDue = due;
-    const wait = Math.max(0, due - this.options.clock.monotonic());
+    const wait = Math.max(0, due - this.options.clock.now());
     this.timer = this.options.clock.setTimeout(() => {
       this.timer = undefined;
       this.timerDue = Number.POSITIVE_INFINITY;
@@ -173,7 +173,7 @@ export class HostPoller {
 
   private tick(): void {
     if (!this.running) return;
-    const now = this.options.clock.monotonic();
+    const now = this.options.clock.now();
     while (this.inFlight.size < this.concurrency) {
       const slot = this.schedule.take(now);
       if (!slot) break;

@@ -14,7 +14,10 @@ import { fnv1a } from '../../runtime/envelope.ts';
 
 export interface Due {
   readonly id: string;
-  /** The slot's due time (ms, the clock's monotonic time). */
+  /**
+   * The slot's due time: wall-clock ms, so that a host's phase is the same on every node and across
+   * restarts (a clock step moves every slot alike, it never bunches them).
+   */
   readonly due: number;
   /** Cycles skipped because the poller could not keep up. */
   readonly missed: number;

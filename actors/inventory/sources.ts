@@ -33,9 +33,21 @@ export const urlInventory = (url: string, timeoutMs = 10_000): InventorySource =
 });
 
 /** One host per key of the config source's `inventory` section (etcd `/<prefix>/inventory/<id>`). */
-export const configInventory = (source: ConfigSource, section = 'inventory'): InventorySource => ({
-  describe: `${source.name} ${section}/`,
-  load: async () => parseInventoryEntries(await source.list(section)),
+export const configInventory = (
+  source: ConfigSource | (() => ConfigSource),
+  section = 'inventory',
+): InventorySource => {
+  const get = typeof source === 'function' ? source : () => source;
+  return {
+    describe: `config ${section}/`,
+    load: async () => parseInventoryEntries(await get().list(section)),
+  };
+};
+
+/** Hosts written inline (a configuration file's `hosts.inventory.hosts`), parsed like a file's. */
+export const inlineInventory = (hosts: readonly unknown[]): InventorySource => ({
+  describe: 'inline',
+  load: async () => parseInventory({ hosts }),
 });
 
 export const staticInventory = (hosts: readonly InventoryHost[]): InventorySource => ({

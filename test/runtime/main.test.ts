@@ -3,7 +3,7 @@
  * kept for the next start.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChildNode } from '../helpers/child.ts';
@@ -53,18 +53,43 @@ describe('npm start', () => {
       coordinator: string;
       status: string;
       placement: { counter: { node: string; epoch: number }[] };
-      running: unknown[];
+      running: { kind: string }[];
     };
     expect(cluster).toMatchObject({ coordinator: 'local', status: 'active', epoch: 0 });
-    expect(cluster.placement.counter).toHaveLength(cluster.running.length);
-    const lag = (await (await fetch(`${first.url}/lag`)).json()) as {
-      partition: number;
-      lag: number;
-      end: number;
-    }[];
-    expect(lag).toHaveLength(cluster.running.length);
+    const counterShards = cluster.running.filter((r) => r.kind === 'counter');
+    expect(cluster.placement.counter).toHaveLength(counterShards.length);
+    const lag = (
+      (await (await fetch(`${first.url}/lag`)).json()) as {
+        kind: string;
+        partition: number;
+        lag: number;
+        end: number;
+      }[]
+    ).filter((l) => l.kind === 'counter');
+    expect(lag).toHaveLength(counterShards.length);
     expect(lag.reduce((n, l) => n + l.end, 0)).toBe(1);
     expect(lag.every((l) => l.lag === 0)).toBe(true);
+
+    // Host metrics by default: the built-in agent serves this machine's figures, polled as 'localhost'.
+    expect(
+      first.node.lines.some((l) => l.includes("polling this machine over SNMP as host 'localhost'")),
+    ).toBe(true);
+    const local = await waitFor(
+      'the first poll of localhost',
+      async () => {
+        const r = (await (await fetch(`${first.url}/api/v1/hosts/localhost`)).json()) as {
+          summary: { status: string; polls: number };
+          latest: { metric: string; value: number }[];
+        };
+        return r.summary.polls >= 1 && r;
+      },
+      20_000,
+      200,
+    );
+    expect(local.summary.status).toBe('reachable');
+    expect(local.latest.find((s) => s.metric === 'mem.total')?.value).toBe(
+      Math.floor(totalmem() / 1024) * 1024,
+    );
 
     first.node.proc.kill('SIGTERM');
     expect(await first.node.exited).toEqual({ code: 0, signal: null });
@@ -78,5 +103,5 @@ describe('npm start', () => {
     expect(state).toEqual({ state: { count: 2, applied: [] }, offset: 0, active: false });
     second.node.proc.kill('SIGINT');
     expect(await second.node.exited).toEqual({ code: 0, signal: null });
-  }, 60_000);
+  }, 120_000);
 });
