@@ -30,10 +30,9 @@ import { ArgusError, describeError } from './errors.ts';
 import { EventBus, type EventObserver } from './events.ts';
 import type { HttpRoute } from './http.ts';
 import { topicNames, validateTopicNames } from './kafka/topics.ts';
-import { MemoryConfigSource } from './memory-config.ts';
 import { nodeTree } from './node-tree.ts';
 import { openBoundaries } from './open-boundaries.ts';
-import { openCoordinator } from './open-coordinator.ts';
+import { openConfigSource, openCoordinator } from './open-coordinator.ts';
 import { askPeer, type PeerServer, startPeerServer } from './peer.ts';
 import { type RegisteredKind, ShardSet } from './shards.ts';
 
@@ -555,15 +554,8 @@ export class Runtime {
       await extension.stop().catch((e) => this.warn(`stopping ${extension.name}`, e));
   }
 
-  private async openConfigSource(): Promise<ConfigSource> {
-    const cluster = this.config.cluster;
-    if (!cluster) return new MemoryConfigSource();
-    const { EtcdConfigSource } = await import('../cluster/etcd-config.ts');
-    return new EtcdConfigSource(
-      cluster.etcd.endpoints,
-      cluster.etcd.prefix ?? this.config.kafka?.topicPrefix ?? 'argus',
-      cluster.etcd.callTimeoutMs,
-    );
+  private openConfigSource(): Promise<ConfigSource> {
+    return openConfigSource(this.config);
   }
 
   private async unwind(): Promise<void> {

@@ -29,20 +29,23 @@ const hostId = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$/, "must be 1-255 letters, digits, '.', '_', ':' or '-'");
 
-const durationMs = z.union([
-  z
-    .number()
-    .positive()
-    .transform((s) => Math.round(s * 1000)),
-  z
-    .string()
-    .regex(/^\d+(\.\d+)?(ms|s|m|h)$/, "must be seconds or a duration like '30s', '1m', '500ms'")
-    .transform((d) => {
-      const [, n, unit] = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(d)!;
-      const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h'];
-      return Math.round(Number(n) * factor);
-    }),
-]);
+const durationMs = z.union(
+  [
+    z
+      .number()
+      .positive()
+      .transform((s) => Math.round(s * 1000)),
+    z
+      .string()
+      .regex(/^\d+(\.\d+)?(ms|s|m|h)$/, "must be seconds or a duration like '30s', '1m', '500ms'")
+      .transform((d) => {
+        const [, n, unit] = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(d)!;
+        const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h'];
+        return Math.round(Number(n) * factor);
+      }),
+  ],
+  { error: "must be seconds or a duration like '30s', '1m', '500ms'" },
+);
 
 const transport = {
   port: z.number().int().min(1).max(65_535).optional(),
