@@ -60,7 +60,14 @@ export const hostApi =
         return true;
       }
       if (what === 'poller' && parts.length === 1 && method === 'GET') {
-        json(res, 200, metrics.pollerStats() ?? null);
+        const stats = metrics.pollerStats();
+        json(
+          res,
+          200,
+          stats && url.searchParams.has('hosts')
+            ? { ...stats, hosts: metrics.polledHosts() }
+            : (stats ?? null),
+        );
         return true;
       }
       if (what === 'metricsets' && name && parts.length === 2) {

@@ -237,6 +237,11 @@ export class HostMetrics implements RuntimeExtension {
     return this.poller?.stats();
   }
 
+  /** The hosts this node polls now. */
+  polledHosts(): string[] {
+    return this.poller?.scheduledHosts() ?? [];
+  }
+
   metricSets(): MetricSets {
     if (!this.sets) throw new Error('host metrics are not running');
     return this.sets;

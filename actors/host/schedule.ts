@@ -58,6 +58,11 @@ export class PollSchedule {
     this.push({ id, due: this.slotAfter(id, intervalMs, now), intervalMs, generation });
   }
 
+  /** The scheduled host ids, sorted. */
+  ids(): string[] {
+    return [...this.live.keys()].sort();
+  }
+
   remove(id: string): boolean {
     return this.live.delete(id);
   }

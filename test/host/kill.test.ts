@@ -173,10 +173,16 @@ describe('host metrics: SIGKILL while polling and pushing', () => {
       const mine = polled.filter((r) => r.host === a.id).sort((x, y) => x.samples[0]!.ts - y.samples[0]!.ts);
       expect(mine.length).toBeGreaterThanOrEqual(4);
       const rates = mine.flatMap((r) => r.samples.filter((s) => s.metric === 'test.octets.rate'));
-      for (const s of rates) {
-        expect(s.value as number).toBeGreaterThan(RATE * 0.9);
-        expect(s.value as number).toBeLessThan(RATE * 1.1);
+      // One rate can be off by the difference of two polls' delays (the agent reads its counter when
+      // the request arrives); their mean cannot, and none may be wild.
+      const values = rates.map((s) => s.value as number);
+      for (const v of values) {
+        expect(v).toBeGreaterThan(0);
+        expect(v).toBeLessThan(RATE * 2);
       }
+      const mean = values.reduce((a, b) => a + b, 0) / values.length;
+      expect(mean).toBeGreaterThan(RATE * 0.93);
+      expect(mean).toBeLessThan(RATE * 1.07);
       // Only the very first poll of all lacks a rate.
       expect(rates).toHaveLength(mine.length - 1);
       const afterRestart = mine.find((r) => r.samples[0]!.ts >= killedAt);
