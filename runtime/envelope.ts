@@ -90,3 +90,14 @@ export const fnv1a = (key: string): number => {
 
 /** The shard of a key: FNV-1a over the key's UTF-16 code units, modulo the shard count. */
 export const shardOf = (key: string, shards: number): number => fnv1a(key) % shards;
+
+/** Longest entity key. */
+export const MAX_KEY_LENGTH = 512;
+
+/**
+ * Whether a string can be an entity key: 1-512 characters, no control characters (the key is the
+ * entity's id under its shard supervisor, which refuses those).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+export const isEntityKey = (key: unknown): boolean =>
+  typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY_LENGTH && !/[\u0000-\u001f]/.test(key);

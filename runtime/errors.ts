@@ -7,7 +7,7 @@ export const ErrorCodes = {
   ARGUS_ERR_INVALID_TOPIC: 'a topic name is invalid or collides with another',
   ARGUS_ERR_UNKNOWN_KIND: 'no entity kind of that name is registered',
   ARGUS_ERR_DUPLICATE_KIND: 'an entity kind of that name is already registered',
-  ARGUS_ERR_INVALID_KEY: 'an entity key is empty or too long',
+  ARGUS_ERR_INVALID_KEY: 'an entity key is empty, too long or holds control characters',
   ARGUS_ERR_INVALID_MESSAGE: 'a message is not valid for its entity kind',
   ARGUS_ERR_NOT_STARTED: 'the runtime is not running',
   ARGUS_ERR_ALREADY_STARTED: 'the runtime was already started',

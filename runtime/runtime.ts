@@ -25,7 +25,7 @@ import type {
 import { realClock } from './clock.ts';
 import { type ArgusConfig, parseConfig } from './config.ts';
 import { defaultParse, type EntityDefinition } from './entity.ts';
-import { encodeEnvelope, newMessageId, shardOf } from './envelope.ts';
+import { encodeEnvelope, isEntityKey, MAX_KEY_LENGTH, newMessageId, shardOf } from './envelope.ts';
 import { ArgusError, describeError } from './errors.ts';
 import { EventBus, type EventObserver } from './events.ts';
 import type { HttpRoute } from './http.ts';
@@ -104,8 +104,6 @@ export interface Inspection {
   readonly shards: readonly ShardInfo[];
   readonly tree: ChildInfo | undefined;
 }
-
-const MAX_KEY_LENGTH = 512;
 
 /** One output record as observers get it: decoded, with the shard it came from. */
 export interface Output {
@@ -440,11 +438,11 @@ export class Runtime {
       return Promise.reject(
         new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered`, { kind }),
       );
-    if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH)
+    if (!isEntityKey(key))
       return Promise.reject(
         new ArgusError(
           'ARGUS_ERR_INVALID_KEY',
-          `entity key must be a string of 1-${MAX_KEY_LENGTH} characters`,
+          `entity key must be a string of 1-${MAX_KEY_LENGTH} characters without control characters`,
           { kind, key },
         ),
       );
@@ -632,10 +630,10 @@ export class Runtime {
     const k = this.kinds.get(kind);
     if (!k)
       throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered`, { kind });
-    if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH)
+    if (!isEntityKey(key))
       throw new ArgusError(
         'ARGUS_ERR_INVALID_KEY',
-        `entity key must be a string of 1-${MAX_KEY_LENGTH} characters`,
+        `entity key must be a string of 1-${MAX_KEY_LENGTH} characters without control characters`,
         {
           kind,
           key,

@@ -41,7 +41,7 @@ import {
   entityActor,
   ReadState,
 } from './entity.ts';
-import { decodeEnvelope, shardOf } from './envelope.ts';
+import { decodeEnvelope, isEntityKey, MAX_KEY_LENGTH, shardOf } from './envelope.ts';
 import { ArgusError, describeError } from './errors.ts';
 import type { EventBus } from './events.ts';
 
@@ -233,6 +233,9 @@ export class ShardRunner implements ChildObserver {
         if (e.kind !== this.definition.kind) {
           reason = 'wrong-kind';
           error = `envelope kind '${e.kind}' read from the mailbox of kind '${this.definition.kind}'`;
+        } else if (!isEntityKey(e.key)) {
+          reason = 'invalid-key';
+          error = `key ${JSON.stringify(e.key.slice(0, 80))} cannot name an entity: 1-${MAX_KEY_LENGTH} characters without control characters`;
         } else if (shardOf(e.key, this.partitions) !== this.partition) {
           reason = 'wrong-shard';
           error = `key '${e.key}' belongs to shard ${shardOf(e.key, this.partitions)}, read from shard ${this.partition}`;

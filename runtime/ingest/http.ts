@@ -34,6 +34,8 @@ export interface IngestOptions {
 const DEFAULT_MAX_BODY = 32 << 20;
 const MAX_ERRORS_LISTED = 100;
 const INFLUX_VERSION = '1.8.10-argus';
+/** How long the rest of a refused body is read and dropped before the connection is cut. */
+const DRAIN_MS = 5_000;
 
 class TooLarge extends Error {}
 
@@ -58,7 +60,11 @@ const empty = (res: ServerResponse, status: number): void => {
   res.end();
 };
 
-/** Reads the body, gunzipping when asked, refusing past `max` bytes either way. */
+/**
+ * Reads the body, gunzipping when asked, refusing past `max` bytes either way. A refusal stops reading
+ * rather than destroying the request: that would destroy the socket, and the 413 would never reach
+ * the client (handleIngest closes the connection once the answer is out).
+ */
 const readIngestBody = (req: IncomingMessage, max: number): Promise<Buffer> =>
   new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
@@ -66,27 +72,36 @@ const readIngestBody = (req: IncomingMessage, max: number): Promise<Buffer> =>
     const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
     if (encoding !== 'identity' && encoding !== 'gzip')
       return reject(new Error(`content-encoding '${encoding}' is not supported (gzip or identity)`));
+    const source = encoding === 'gzip' ? req.pipe(createGunzip()) : req;
+    let settled = false;
+    const refuse = (e: Error): void => {
+      if (settled) return;
+      settled = true;
+      req.unpipe();
+      req.pause();
+      if (source !== req) source.destroy();
+      reject(e instanceof TooLarge ? e : new Error(`reading the body: ${e.message}`));
+    };
     let raw = 0;
     req.on('data', (c: Buffer) => {
       raw += c.length;
-      if (raw > max) req.destroy(new TooLarge(`body is over the limit of ${max} bytes`));
+      if (raw > max) refuse(new TooLarge(`body is over the limit of ${max} bytes`));
     });
-    const source = encoding === 'gzip' ? req.pipe(createGunzip()) : req;
     const chunks: Buffer[] = [];
     let size = 0;
     source.on('data', (c: Buffer) => {
+      if (settled) return;
       size += c.length;
-      if (size > max) {
-        source.destroy(new TooLarge(`decompressed body is over the limit of ${max} bytes`));
-        return;
-      }
+      if (size > max) return refuse(new TooLarge(`decompressed body is over the limit of ${max} bytes`));
       chunks.push(c);
     });
-    source.on('end', () => resolve(Buffer.concat(chunks)));
-    source.on('error', (e) =>
-      reject(e instanceof TooLarge ? e : new Error(`reading the body: ${e.message}`)),
-    );
-    req.on('error', (e) => reject(e instanceof TooLarge ? e : new Error(`reading the body: ${e.message}`)));
+    source.on('end', () => {
+      if (settled) return;
+      settled = true;
+      resolve(Buffer.concat(chunks));
+    });
+    source.on('error', refuse);
+    req.on('error', refuse);
   });
 
 /** Groups points by host and hands each host's run to the sink, split into bounded messages. */
@@ -135,10 +150,10 @@ export const handleIngest = async (
   const api =
     path === '/write' ? 'v1' : path === '/api/v2/write' ? 'v2' : path === '/api/v1/push' ? 'json' : undefined;
   if (!api) return false;
-  const fail = (status: number, message: string) =>
+  const fail = (status: number, message: string, headers: Record<string, string> = {}) =>
     api === 'v2'
-      ? json(res, status, { code: status === 413 ? 'request too large' : 'invalid', message })
-      : json(res, status, { error: message });
+      ? json(res, status, { code: status === 413 ? 'request too large' : 'invalid', message }, headers)
+      : json(res, status, { error: message }, headers);
   if (method !== 'POST') {
     fail(405, `${path} takes POST`);
     return true;
@@ -149,8 +164,13 @@ export const handleIngest = async (
     body = await readIngestBody(req, max);
   } catch (e) {
     if (e instanceof TooLarge) {
-      fail(413, e.message);
-      res.on('finish', () => req.destroy());
+      // Answer, then drain the rest unread and close: closing with unread bytes would reset the
+      // connection and lose the answer. A client that keeps sending is cut off after DRAIN_MS.
+      fail(413, e.message, { connection: 'close' });
+      const cutOff = setTimeout(() => req.destroy(), DRAIN_MS);
+      cutOff.unref();
+      req.on('close', () => clearTimeout(cutOff));
+      req.resume();
     } else fail(400, describeError(e).message);
     return true;
   }

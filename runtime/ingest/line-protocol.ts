@@ -13,6 +13,8 @@
  *   spans lines, and the next point's line number counts them;
  * - each line is all or nothing, as in InfluxDB: one bad field rejects the whole line, the other
  *   lines are kept. Errors name what is wrong and where (`field 'usage': invalid number '12x'`);
+ * - the host tag's value names an entity, so it must be a valid entity key (at most 512 characters, no
+ *   control characters); a line whose host is not is rejected, not left to fail in its shard;
  * - ns timestamps are past 2^53, so only their ms digits are turned into a number (no precision lost).
  *
  * The scanner walks char codes once, slices only the strings it keeps and shares a line's tags
@@ -114,6 +116,21 @@ const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
 const DROP_DIGITS: Readonly<Record<Precision, number>> = { ns: 6, us: 3, ms: 0, s: 0, m: 0, h: 0 };
 const TO_MS: Readonly<Record<Precision, number>> = { ns: 1, us: 1, ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 const NO_TAGS: Tags = Object.freeze({});
+
+/**
+ * The host names an entity (its key): the runtime refuses keys over 512 characters at send time, and
+ * the shard supervisor cannot start a child whose id holds a control character (supervisors/spec.ts),
+ * which would leave the message retried forever at the head of its shard. Such a line is rejected here.
+ */
+const MAX_HOST_LENGTH = 512;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds.
+const CONTROL = /[\u0000-\u001f]/;
+const hostProblem = (host: string): string | undefined => {
+  if (host.length > MAX_HOST_LENGTH)
+    return `longer than ${MAX_HOST_LENGTH} characters (a host name is an entity key)`;
+  if (CONTROL.test(host)) return 'control characters are not allowed in a host name';
+  return undefined;
+};
 
 const isDigit = (c: number): boolean => c >= ZERO && c <= NINE;
 const isBlank = (c: number): boolean => c === SPACE || c === TAB || c === NUL;
@@ -306,6 +323,8 @@ class LineParser {
       const value = this.key(valueStart, i, KEY);
       if (key === this.hostTag) {
         if (host !== undefined) return this.fail(i, `duplicate tag '${key}'`);
+        const problem = hostProblem(value);
+        if (problem !== undefined) return this.fail(valueStart, `tag '${key}': ${problem}`);
         host = value;
         continue;
       }

@@ -125,7 +125,7 @@ describe.each(Object.keys(modes) as (keyof typeof modes)[])('delivery (%s mailbo
     expect(dl[0]).toMatchObject({ reason: 'crashed', key: 'k', attempts: 3 });
   });
 
-  it('dead-letters garbage bytes, an unknown envelope version and an invalid payload with reasons, and keeps going', async () => {
+  it('dead-letters garbage bytes, an unknown envelope version, an invalid payload and a key no entity can have, with reasons, and keeps going', async () => {
     const config = modes[name]();
     const [rt, counters] = await start(config(), (r) => r.register(counter));
     const key = 'bad-input';
@@ -155,11 +155,21 @@ describe.each(Object.keys(modes) as (keyof typeof modes)[])('delivery (%s mailbo
       timestamp: 1,
       payload: { type: 'inc', by: 1 },
     });
+    // A key no entity can have (a control character): written around send(), which refuses it.
+    const tabbed = encodeEnvelope({
+      id: 'id-t',
+      kind: 'counter',
+      key: 'tab\there',
+      type: 'inc',
+      timestamp: 1,
+      payload: { type: 'inc', by: 1 },
+    });
     await mailbox.append('counter', [
       { partition, key, value: garbage },
       { partition, key, value: v9 },
       { partition, key, value: invalid },
       { partition, key, value: wrong },
+      { partition, key, value: tabbed },
     ]);
     await counters.send(key, { type: 'inc', by: 7 });
     await waitFor(
@@ -167,16 +177,20 @@ describe.each(Object.keys(modes) as (keyof typeof modes)[])('delivery (%s mailbo
       async () => (await counters.state(key)).state.count === 7,
       30_000,
     );
-    const letters = await waitFor('four dead letters', async () => {
+    const letters = await waitFor('five dead letters', async () => {
       const l = await rt.deadLetters('counter');
-      return l.length >= 4 && l;
+      return l.length >= 5 && l;
     });
     expect(letters.map((l) => [l.offset, l.reason, l.key])).toEqual([
       [0, 'undecodable', key],
       [1, 'unknown-version', key],
       [2, 'invalid-message', key],
       [3, 'wrong-shard', other],
+      [4, 'invalid-key', 'tab\there'],
     ]);
+    expect(letters[4]!.error).toBe(
+      'key "tab\\there" cannot name an entity: 1-512 characters without control characters',
+    );
     expect(letters[1]!.error).toBe('unknown envelope version 9 (this node reads 1)');
     expect(letters[2]!.error).toBe("counter 'inc' needs a finite number 'by'");
     expect(letters[3]!.error).toBe(
