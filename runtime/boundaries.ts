@@ -176,6 +176,8 @@ export interface OutputRecord {
   readonly key: string;
   /** The record, msgpack-encoded. */
   readonly value: Uint8Array;
+  /** The record as emitted, kept in memory so that this node's observers need not decode it again. */
+  readonly decoded?: unknown;
 }
 
 /**

@@ -250,7 +250,12 @@ export class Runtime {
       const observers = this.outputObservers.get(r.stream);
       if (!observers || observers.length === 0) continue;
       const list = byStream.get(r.stream) ?? [];
-      list.push({ stream: r.stream, partition: r.partition, key: r.key, value: unpack(r.value) });
+      list.push({
+        stream: r.stream,
+        partition: r.partition,
+        key: r.key,
+        value: r.decoded !== undefined ? r.decoded : unpack(r.value),
+      });
       byStream.set(r.stream, list);
     }
     for (const [stream, outputs] of byStream) {

@@ -268,7 +268,13 @@ export class ShardRunner implements ChildObserver {
       if (!r) continue;
       snapshots.push({ key: r.key, partition: this.partition, offset: r.offset, state: pack(r.state) });
       for (const o of r.outputs)
-        outputs.push({ stream: o.stream, partition: this.partition, key: o.key, value: pack(o.value) });
+        outputs.push({
+          stream: o.stream,
+          partition: this.partition,
+          key: o.key,
+          value: pack(o.value),
+          decoded: o.value,
+        });
     }
     for (const r of records) this.attempts.delete(r.offset);
     // The checkpoint goes on in the background (checkpointer.ts); the next batch need not wait for it.
