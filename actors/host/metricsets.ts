@@ -9,7 +9,7 @@
  * ignored: the service keeps its last good set (or the default).
  */
 import type { ConfigSource } from '../../runtime/boundaries.ts';
-import { ArgusError, describeError } from '../../runtime/errors.ts';
+import { ArgusError, describeError, isArgusError } from '../../runtime/errors.ts';
 import { DEFAULT_METRIC_SET } from './default-metricset.ts';
 import { resolveMetricSet } from './metricset.ts';
 import type { MetricSet } from './types.ts';
@@ -69,11 +69,13 @@ export class MetricSets {
     try {
       return resolveMetricSet(text, service === 'default' ? DEFAULT_METRIC_SET : this.fallback);
     } catch (e) {
-      throw new ArgusError(
-        'ARGUS_ERR_INVALID_CONFIG',
-        `metric set '${service}': ${describeError(e).message}`,
-        { service },
-      );
+      // resolveMetricSet's own ArgusError: keep its problems, and its code only once in the message.
+      const problems = isArgusError(e) ? e.detail.problems : undefined;
+      const why = isArgusError(e) ? e.message.slice(`${e.code}: `.length) : describeError(e).message;
+      throw new ArgusError('ARGUS_ERR_INVALID_CONFIG', `metric set '${service}': ${why}`, {
+        service,
+        ...(problems ? { problems } : {}),
+      });
     }
   }
 
