@@ -61,3 +61,25 @@ export class ChildNode {
     return this.exited;
   }
 }
+
+/**
+ * `npm start`'s node (runtime/main.ts) as a child process, with `env` (ARGUS_CONFIG, ARGUS_DATA_DIR …)
+ * and a free HTTP port; resolves with its first line and URL once it listens. `track` gets the node so
+ * the caller can make sure it is gone at the end.
+ */
+export const startMainNode = async (
+  env: Record<string, string>,
+  track?: (node: ChildNode) => void,
+): Promise<{ node: ChildNode; url: string; line: string }> => {
+  const node = new ChildNode('runtime/main.ts', [], { ARGUS_PORT: '0', ...env });
+  track?.(node);
+  const line = await node.waitLine('argus ', 60_000);
+  const url = /listening on (http:\/\/[0-9.:]+)/.exec(line)?.[1];
+  if (!url) throw new Error(`no URL in '${line}'`);
+  return { node, url, line };
+};
+
+/** Kills the node unless it has exited already. */
+export const killIfRunning = async (node: ChildNode): Promise<void> => {
+  if (node.proc.exitCode === null && node.proc.signalCode === null) await node.kill9();
+};

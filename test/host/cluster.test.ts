@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { MetricsRecord } from '../../actors/host/host.ts';
 import { EtcdConfigSource } from '../../cluster/etcd-config.ts';
 import { shardOf } from '../../runtime/envelope.ts';
-import { ChildNode } from '../helpers/child.ts';
+import { type ChildNode, killIfRunning, startMainNode } from '../helpers/child.ts';
 import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
 import { type SimulatedAgents, startSimulatedAgents } from '../helpers/snmp-agents.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
@@ -51,13 +51,9 @@ const startNode = async (id: string, prefix: string): Promise<Node> => {
       hosts: { inventory: { config: true }, cycleMs: 500 },
     }),
   );
-  const child = new ChildNode('runtime/main.ts', [], { ARGUS_CONFIG: file, ARGUS_PORT: '0' });
-  cleanups.push(async () => {
-    if (child.proc.exitCode === null && child.proc.signalCode === null) await child.kill9();
-  });
-  const line = await child.waitLine('argus ', 60_000);
-  const url = /listening on (http:\/\/[0-9.:]+)/.exec(line)?.[1];
-  if (!url) throw new Error(`no URL in '${line}'`);
+  const { node: child, url } = await startMainNode({ ARGUS_CONFIG: file }, (node) =>
+    cleanups.push(() => killIfRunning(node)),
+  );
   return { id, child, url };
 };
 

@@ -15,7 +15,7 @@ import { unpack } from 'msgpackr';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { MetricsRecord } from '../../actors/host/host.ts';
 import { openJournal } from '../../runtime/embedded/journal.ts';
-import { ChildNode } from '../helpers/child.ts';
+import { killIfRunning, startMainNode } from '../helpers/child.ts';
 import { type SimulatedAgents, startSimulatedAgents } from '../helpers/snmp-agents.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
@@ -32,16 +32,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const startNode = async (configFile: string): Promise<{ node: ChildNode; url: string }> => {
-  const node = new ChildNode('runtime/main.ts', [], { ARGUS_CONFIG: configFile, ARGUS_PORT: '0' });
-  cleanups.push(async () => {
-    if (node.proc.exitCode === null && node.proc.signalCode === null) await node.kill9();
-  });
-  const line = await node.waitLine('argus ', 30_000);
-  const url = /listening on (http:\/\/[0-9.:]+)/.exec(line)?.[1];
-  if (!url) throw new Error(`no URL in '${line}'`);
-  return { node, url };
-};
+const startNode = (configFile: string) =>
+  startMainNode({ ARGUS_CONFIG: configFile }, (node) => cleanups.push(() => killIfRunning(node)));
 
 /** Pushes numbered points, 4 in flight, until stopped; remembers which ones were acknowledged. */
 const pusher = (urlOf: () => string, from: number) => {

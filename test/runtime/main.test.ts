@@ -6,20 +6,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ChildNode } from '../helpers/child.ts';
+import { startMainNode } from '../helpers/child.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'argus-main-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const startNode = async () => {
-  const node = new ChildNode('runtime/main.ts', [], { ARGUS_DATA_DIR: dir, ARGUS_PORT: '0' });
-  const line = await node.waitLine('argus ', 30_000);
-  const url = /listening on (http:\/\/[^ ]+) /.exec(line)?.[1];
+  const { node, url, line } = await startMainNode({ ARGUS_DATA_DIR: dir });
   expect(line).toMatch(
     /^argus [^ ]+: running in embedded mode, data in .*, listening on http:\/\/127\.0\.0\.1:\d+ /,
   );
-  return { node, url: url! };
+  return { node, url };
 };
 
 describe('npm start', () => {
