@@ -99,5 +99,6 @@ export const MAX_KEY_LENGTH = 512;
  * entity's id under its shard supervisor, which refuses those).
  */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+const CONTROL = /[\u0000-\u001f]/;
 export const isEntityKey = (key: unknown): boolean =>
-  typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY_LENGTH && !/[\u0000-\u001f]/.test(key);
+  typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY_LENGTH && !CONTROL.test(key);

@@ -50,7 +50,10 @@ export const hostApi =
     const rt = runtime();
     try {
       if (what === 'hosts' && name && parts.length === 2 && method === 'GET') {
-        if (!rt) return (json(res, 503, { error: 'host metrics are not running' }), true);
+        if (!rt) {
+          json(res, 503, { error: 'host metrics are not running' });
+          return true;
+        }
         const summary = await rt.ask(HOST_KIND, name, 'summary');
         json(res, 200, { id: name, summary, latest: metrics.latest(name) });
         return true;
@@ -72,14 +75,20 @@ export const hostApi =
       }
       if (what === 'metricsets' && name && parts.length === 2) {
         const sets = metrics.metricSets();
-        if (method === 'GET') return (json(res, 200, sets.forService(name)), true);
+        if (method === 'GET') {
+          json(res, 200, sets.forService(name));
+          return true;
+        }
         if (method === 'PUT') {
           const text = (await readBody(req, MAX_BODY)).toString('utf8');
           const set = await sets.put(name, text);
           json(res, 200, { service: name, metricSet: set });
           return true;
         }
-        if (method === 'DELETE') return (json(res, 200, { deleted: await sets.delete(name) }), true);
+        if (method === 'DELETE') {
+          json(res, 200, { deleted: await sets.delete(name) });
+          return true;
+        }
       }
     } catch (e) {
       json(res, statusOf(e), { error: describeError(e).message });

@@ -68,10 +68,7 @@ export class HostPoller {
   private readonly schedule: PollSchedule;
   private hosts = new Map<string, InventoryHost>();
   private readonly owned = new Set<number>();
-  /** Hosts whose last poll has not finished: its SNMP request, or the send of its result, is still running. */
   private readonly inFlight = new Set<string>();
-  /** SNMP polls running (bounded by `concurrency`); a result being made durable no longer counts. */
-  private polling = 0;
   private readonly pending = new Set<Promise<void>>();
   private timer: TimerHandle | undefined;
   private timerDue = Number.POSITIVE_INFINITY;
@@ -182,7 +179,7 @@ export class HostPoller {
   private tick(): void {
     if (!this.running) return;
     const now = this.options.clock.now();
-    while (this.polling < this.concurrency) {
+    while (this.inFlight.size < this.concurrency) {
       const slot = this.schedule.take(now);
       if (!slot) break;
       this.counts.missed += slot.missed;
@@ -194,14 +191,13 @@ export class HostPoller {
       const host = this.hosts.get(slot.id);
       if (host) this.poll(host);
     }
-    // Saturated: the next slot starts when a poll's answer comes (poll() calls tick()).
-    if (this.polling < this.concurrency) this.arm();
+    // Saturated: the next slot starts when a poll finishes (poll() calls arm()).
+    if (this.inFlight.size < this.concurrency) this.arm();
   }
 
   private poll(host: InventoryHost): void {
     const { snmp, clock } = this.options;
     this.inFlight.add(host.id);
-    this.polling++;
     this.counts.started++;
     const ts = clock.now();
     const set = this.options.metricSet(host.service);
@@ -244,18 +240,14 @@ export class HostPoller {
         else this.counts.failed++;
         if (message.type !== 'host.removed' && message.type !== 'host.pushed')
           this.recordLatency(message.latencyMs);
-        // The SNMP part is over: its slot goes to the next due host while the result is made durable
-        // (a mailbox append waits behind the shards' checkpoints; holding the slot for it halved the
-        // polls/s at a given concurrency, bench/snmp-poll.ts). The host itself stays in flight until its
-        // result is durable, so a host has at most one result not yet in its mailbox.
-        this.polling--;
-        const sent = this.send(host.id, message);
-        this.tick();
-        return sent;
+        // A host that left the inventory while this poll was out has had its `host.removed`: a late
+        // result would bring it back (reachable again, samples after its removal), so it is dropped.
+        return this.hosts.has(host.id) ? this.send(host.id, message) : undefined;
       })
       .finally(() => {
         this.inFlight.delete(host.id);
         this.pending.delete(work);
+        this.tick();
       });
     this.pending.add(work);
   }
