@@ -11,7 +11,7 @@
  * - the packed snapshot per host: `msgpackr.pack(state)` as runtime/shard.ts stores it, plus the
  *   journal's 12-byte snapshot frame (runtime/embedded/codec.ts), averaged over a sample of hosts;
  * - the same with the whole extension (`rt.use(hostMetrics())`, push-only so nothing is polled): the
- *   recent history (actors/host/history.ts, 60 points per series by default) of what the host emitted
+ *   recent history (actors/host/history.ts, 12 points per series by default) of what the host emitted
  *   is per-host memory too, held by the node, not by the entity.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -151,7 +151,7 @@ const run = async (options: BenchOptions & { readonly rounds: number }): Promise
   log();
   log(`bytes per host (entity + state)      ${withRuns(samples.of('entity'))}   target <= 4096`);
   log(`packed snapshot per host, bytes      ${withRuns(samples.of('snapshot'))}`);
-  log(`with hostMetrics() (history 60 pts)  ${withRuns(samples.of('extension'))}`);
+  log(`with hostMetrics() (history, 12 pts)  ${withRuns(samples.of('extension'))}`);
   return {
     bytes_per_host: tidy(samples.median('entity')),
     snapshot_bytes_per_host: tidy(samples.median('snapshot')),

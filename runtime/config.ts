@@ -174,7 +174,7 @@ export const configSchema = z
             /** A poll starting this long after its slot counts as late. */
             lateAfterMs: z.number().int().min(1).default(5_000),
             /** Samples kept per series for the inspector. */
-            historyPoints: z.number().int().min(0).max(10_000).default(60),
+            historyPoints: z.number().int().min(0).max(10_000).default(12),
             /** Largest push body, compressed or not (413 past it). */
             maxBodyBytes: z
               .number()

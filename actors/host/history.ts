@@ -4,8 +4,9 @@
  * the node's host entities produced; it is a view, not a store — a restarted node starts it empty, and
  * the stream (Kafka topic or journal log) is the record of truth.
  *
- * Bounded: `points` per series (a ring), `maxSeriesPerHost` series per host, and hosts that leave this
- * node (their shard moved) are dropped with `forget`.
+ * Bounded: `points` per series (a ring of typed arrays, default 12: a sparkline of the last 12 polls),
+ * `maxSeriesPerHost` series per host, and hosts that leave this node (their shard moved) are dropped
+ * with `forget`.
  */
 import { seriesKey } from './derive.ts';
 import type { MetricsRecord } from './host.ts';
@@ -18,60 +19,119 @@ export interface SeriesHistory {
   readonly points: readonly { readonly ts: number; readonly value: number | string }[];
 }
 
-interface Ring {
+/** What a series is, shared by every host that has it (`cpu.busy_pct` on 50,000 hosts is one entry). */
+interface SeriesMeta {
+  readonly key: string;
   readonly metric: string;
   readonly tags: Tags;
-  readonly ts: number[];
-  readonly values: (number | string)[];
-  next: number;
 }
 
+/**
+ * A host's rings, packed: slot `i * points + k` of `ts` and `values` is point k of its series i. 16 bytes
+ * a point, and a few dozen bytes a series — no object, array or key string per series per host.
+ */
+interface HostRings {
+  readonly index: Map<string, number>;
+  readonly series: SeriesMeta[];
+  ts: Float64Array;
+  values: Float64Array;
+  /** Points held and the next slot, per series. */
+  n: Uint16Array;
+  next: Uint16Array;
+  /** String values by slot, only for hosts that have string series. */
+  texts: Map<number, string> | undefined;
+}
+
+const MAX_SHARED_SERIES = 1_000_000;
+
 export class HostHistory {
-  private readonly byHost = new Map<string, Map<string, Ring>>();
+  private readonly byHost = new Map<string, HostRings>();
+  private readonly metas = new Map<string, SeriesMeta>();
 
   constructor(
-    private readonly points = 60,
+    private readonly points = 12,
     private readonly maxSeriesPerHost = 500,
   ) {}
 
   add(record: MetricsRecord): void {
     if (this.points <= 0) return;
-    let series = this.byHost.get(record.host);
-    if (!series) {
-      series = new Map();
-      this.byHost.set(record.host, series);
+    let h = this.byHost.get(record.host);
+    if (!h) {
+      h = {
+        index: new Map(),
+        series: [],
+        ts: new Float64Array(0),
+        values: new Float64Array(0),
+        n: new Uint16Array(0),
+        next: new Uint16Array(0),
+        texts: undefined,
+      };
+      this.byHost.set(record.host, h);
     }
     for (const s of record.samples) {
       const key = seriesKey(s.metric, s.tags);
-      let ring = series.get(key);
-      if (!ring) {
-        if (series.size >= this.maxSeriesPerHost) continue;
-        ring = { metric: s.metric, tags: s.tags, ts: [], values: [], next: 0 };
-        series.set(key, ring);
+      let i = h.index.get(key);
+      if (i === undefined) {
+        if (h.series.length >= this.maxSeriesPerHost) continue;
+        i = this.addSeries(h, key, s.metric, s.tags);
       }
-      if (ring.ts.length < this.points) {
-        ring.ts.push(s.ts);
-        ring.values.push(s.value);
+      const k = h.next[i]!;
+      const slot = i * this.points + k;
+      h.ts[slot] = s.ts;
+      if (typeof s.value === 'string') {
+        h.texts ??= new Map();
+        h.texts.set(slot, s.value);
+        h.values[slot] = Number.NaN;
       } else {
-        ring.ts[ring.next] = s.ts;
-        ring.values[ring.next] = s.value;
-        ring.next = (ring.next + 1) % this.points;
+        h.values[slot] = s.value;
+        h.texts?.delete(slot);
       }
+      h.next[i] = (k + 1) % this.points;
+      if (h.n[i]! < this.points) h.n[i]!++;
     }
+  }
+
+  private addSeries(h: HostRings, key: string, metric: string, tags: Tags): number {
+    let meta = this.metas.get(key);
+    if (!meta) {
+      meta = { key, metric, tags };
+      // Shared while the distinct series stay countable; past that (pushes with endless tag values)
+      // each host keeps its own.
+      if (this.metas.size < MAX_SHARED_SERIES) this.metas.set(key, meta);
+    }
+    const i = h.series.length;
+    h.series.push(meta);
+    h.index.set(meta.key, i);
+    if (i * this.points >= h.ts.length) {
+      // Grow by half again (at least 8 series): amortised, and small hosts stay small.
+      const capacity = Math.max(8, Math.ceil((i + 1) * 1.5));
+      const grow = <A extends Float64Array | Uint16Array>(a: A, per: number, make: (n: number) => A): A => {
+        const b = make(capacity * per);
+        b.set(a);
+        return b;
+      };
+      h.ts = grow(h.ts, this.points, (n) => new Float64Array(n));
+      h.values = grow(h.values, this.points, (n) => new Float64Array(n));
+      h.n = grow(h.n, 1, (n) => new Uint16Array(n));
+      h.next = grow(h.next, 1, (n) => new Uint16Array(n));
+    }
+    return i;
   }
 
   /** Every series of a host, each oldest point first; empty when the host has none here. */
   of(host: string): SeriesHistory[] {
-    const series = this.byHost.get(host);
-    if (!series) return [];
-    return [...series.values()].map((r) => {
-      const n = r.ts.length;
+    const h = this.byHost.get(host);
+    if (!h) return [];
+    return h.series.map((meta, i) => {
+      const n = h.n[i]!;
+      const first = n < this.points ? 0 : h.next[i]!;
       const points = [];
-      for (let i = 0; i < n; i++) {
-        const j = (r.next + i) % n;
-        points.push({ ts: r.ts[j]!, value: r.values[j]! });
+      for (let k = 0; k < n; k++) {
+        const slot = i * this.points + ((first + k) % this.points);
+        const text = h.texts?.get(slot);
+        points.push({ ts: h.ts[slot]!, value: text ?? h.values[slot]! });
       }
-      return { metric: r.metric, tags: r.tags, points };
+      return { metric: meta.metric, tags: meta.tags, points };
     });
   }
 

@@ -35,7 +35,7 @@ export interface HostMetricsOptions {
   readonly concurrency?: number;
   readonly jitterMs?: number;
   readonly lateAfterMs?: number;
-  /** Points kept per series in the recent history (default 60; 0: none). */
+  /** Points kept per series in the recent history (default 12; 0: none). */
   readonly historyPoints?: number;
   /** Largest push body (default 32 MiB). */
   readonly maxBodyBytes?: number;
@@ -88,7 +88,7 @@ export class HostMetrics implements RuntimeExtension {
 
   constructor(private readonly options: HostMetricsOptions = {}) {
     this.clock = options.clock ?? realClock;
-    this.history = new HostHistory(options.historyPoints ?? 60);
+    this.history = new HostHistory(options.historyPoints ?? 12);
     this.status = {
       source: options.inventory?.describe ?? 'none',
       hosts: 0,
