@@ -9,7 +9,7 @@ describe('parseConfig', () => {
       nodeId: 'n1',
       mode: 'embedded',
       dataDir: './data',
-      embedded: { pollMs: 10, sync: false },
+      embedded: { pollMs: 10, sync: false, streamRetention: 20_000 },
       shards: 8,
       delivery: { maxBatch: 1000, timeoutMs: 30_000 },
       passivation: { idleMs: 120_000 },

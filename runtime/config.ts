@@ -62,6 +62,8 @@ export const configSchema = z
         pollMs: z.number().int().min(1).default(10),
         /** fsync every commit (survives power loss, slower); off still survives kill -9. */
         sync: z.boolean().default(false),
+        /** Records each output stream partition (metrics, host events) keeps in the journal. */
+        streamRetention: z.number().int().min(1).default(20_000),
       })
       .strict()
       .prefault({}),

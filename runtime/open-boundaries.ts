@@ -9,6 +9,7 @@ export const openBoundaries = async (config: ArgusConfig): Promise<Boundaries> =
       pollMs: config.embedded.pollMs,
       sync: config.embedded.sync,
       maxBatch: config.delivery.maxBatch,
+      streamRetention: config.embedded.streamRetention,
     });
     return {
       mailbox: journal.mailbox,

@@ -109,6 +109,8 @@ export interface Inspection {
 export interface Output {
   readonly stream: string;
   readonly partition: number;
+  /** Offset in the stream's partition (from `readStream`; -1 for records observed as they land). */
+  readonly offset: number;
   readonly key: string;
   readonly value: unknown;
 }
@@ -240,7 +242,13 @@ export class Runtime {
         { stream },
       );
     const records = await mailbox.readStream(stream, partition, from, max);
-    return records.map((r) => ({ stream, partition, key: r.key ?? '', value: unpack(r.value) }));
+    return records.map((r) => ({
+      stream,
+      partition,
+      offset: r.offset,
+      key: r.key ?? '',
+      value: unpack(r.value),
+    }));
   }
 
   private outputsLanded(records: readonly OutputRecord[]): void {
@@ -253,6 +261,7 @@ export class Runtime {
       list.push({
         stream: r.stream,
         partition: r.partition,
+        offset: -1,
         key: r.key,
         value: r.decoded !== undefined ? r.decoded : unpack(r.value),
       });

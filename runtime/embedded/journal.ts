@@ -33,6 +33,8 @@ export interface JournalOptions {
   readonly retryMs?: number;
   /** Timers for polling and pauses. Default: the real clock. */
   readonly clock?: Clock;
+  /** Records each output stream partition keeps; older ones are trimmed as new ones land. Default 20,000. */
+  readonly streamRetention?: number;
 }
 
 /** Defaults in one place; README.md explains each choice. */
@@ -59,7 +61,10 @@ export const openJournal = (dataDir: string, options: JournalOptions = {}): Embe
   const clock = options.clock ?? realClock;
   const env = new JournalEnv(dataDir, { sync: options.sync ?? journalDefaults.sync, clock });
   const kinds = new KindRegistry(env);
-  const mailbox = new EmbeddedMailbox(env, kinds, { pollMs, retryMs, maxBatch, clock });
+  const streamRetention = options.streamRetention ?? 20_000;
+  if (!Number.isInteger(streamRetention) || streamRetention < 1)
+    throw invalid('streamRetention', streamRetention, 'a positive integer');
+  const mailbox = new EmbeddedMailbox(env, kinds, { pollMs, retryMs, maxBatch, clock }, streamRetention);
   const snapshots = new EmbeddedSnapshotStore(env, kinds);
   const deadLetters = new EmbeddedDeadLetterStore(env);
   return {

@@ -32,6 +32,8 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
     private readonly env: JournalEnv,
     private readonly kinds: KindRegistry,
     private readonly settings: ConsumerSettings,
+    /** Records each output stream partition keeps (older ones are trimmed as new ones land). */
+    private readonly streamRetention = 20_000,
   ) {}
 
   async ensureKinds(kinds: readonly KindTopology[]): Promise<void> {
@@ -55,6 +57,7 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
   prepareAppend(
     kind: string,
     records: readonly OutgoingRecord[],
+    retain?: number,
   ): { body: () => void; done: () => void } | undefined {
     this.env.assertOpen('mailbox');
     this.kinds.partitionsOf(kind);
@@ -67,7 +70,7 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
       else byPartition.set(record.partition, [frame]);
     }
     if (byPartition.size === 0) return undefined;
-    const { records: log, heads, changes } = this.env.db;
+    const { records: log, heads, changes, offsets } = this.env.db;
     return {
       body: () => {
         for (const [partition, frames] of byPartition) {
@@ -75,6 +78,14 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
           for (const frame of frames) log.putSync([kind, partition, next++], frame);
           // The end is written last: readers bound every read by it, so a record is never seen without it.
           heads.putSync([kind, partition], next);
+          if (retain !== undefined) {
+            // A stream log keeps its last `retain` records; its `offsets` entry is where it now starts
+            // (nobody commits a stream log, so the entry is free for that).
+            const start = offsets.get([kind, partition]) ?? 0;
+            const keep = Math.max(start, next - retain);
+            for (let o = start; o < keep; o++) log.removeSync([kind, partition, o]);
+            if (keep > start) offsets.putSync([kind, partition], keep);
+          }
         }
         changes.putSync(kind, (changes.get(kind) ?? 0) + 1);
       },
@@ -112,7 +123,7 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
     for (const [stream, list] of byStream) {
       let append: { body: () => void; done: () => void } | undefined;
       try {
-        append = this.prepareAppend(streamLog(stream), list);
+        append = this.prepareAppend(streamLog(stream), list, this.streamRetention);
       } catch (e) {
         if (isArgusError(e, 'ARGUS_ERR_UNKNOWN_KIND'))
           throw new ArgusError('ARGUS_ERR_UNKNOWN_STREAM', `output stream '${stream}' was never ensured`, {
@@ -129,7 +140,9 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
     this.env.assertOpen('mailbox');
     this.kinds.checkPartition(streamLog(stream), partition);
     this.env.fresh();
-    return this.read(streamLog(stream), partition, from, max);
+    // Trimmed records are gone: a read from before the log's start begins at its start.
+    const start = this.env.db.offsets.get([streamLog(stream), partition]) ?? 0;
+    return this.read(streamLog(stream), partition, Math.max(from, start), max);
   }
 
   async partitionCount(kind: string): Promise<number> {

@@ -136,7 +136,7 @@ describe('host metrics: SIGKILL while polling and pushing', () => {
         const batch = await journal.mailbox.readStream!('metrics', p, from, 5_000);
         if (batch.length === 0) break;
         for (const r of batch) records.push(unpack(r.value) as MetricsRecord);
-        from += batch.length;
+        from = batch[batch.length - 1]!.offset + 1;
       }
     }
 

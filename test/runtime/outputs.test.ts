@@ -167,3 +167,29 @@ describe.each(Object.keys(modes) as (keyof typeof modes)[])('output streams (%s 
     );
   }, 60_000);
 });
+
+describe('output stream retention (embedded journal)', () => {
+  it('keeps the last streamRetention records of each partition, reads from the start that is left', async () => {
+    const config = { ...modes.embedded(), embedded: { streamRetention: 10 } };
+    crashedOnce.clear();
+    const rt = createRuntime(config);
+    const sums = rt.register(summer);
+    running.push(rt);
+    await rt.start();
+    // n = 1, 2, 4, 5, 8 … (no multiples of 7: no crashes), 25 records on one key, one partition.
+    const ns = Array.from({ length: 40 }, (_, i) => i + 1)
+      .filter((n) => n % 7 !== 0)
+      .slice(0, 25);
+    for (const n of ns) await sums.send('only', { type: 'add', n });
+    const total = ns.reduce((a, b) => a + b, 0);
+    await waitFor('all applied', async () => (await sums.state('only')).state.total === total, 20_000);
+    const p = rt.shardOf('summer', 'only');
+    const left = await waitFor('the last checkpoint', async () => {
+      const l = await rt.readStream('sums', p, 0, 100);
+      return l.at(-1)?.offset === 24 && l;
+    });
+    expect(left.map((o) => o.offset)).toEqual([15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+    expect(left.map((o) => (o.value as { n: number }).n)).toEqual(ns.slice(15));
+    expect((await rt.readStream('sums', p, 20, 100)).map((o) => o.offset)).toEqual([20, 21, 22, 23, 24]);
+  }, 60_000);
+});
