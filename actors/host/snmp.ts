@@ -9,13 +9,14 @@
  * round, each column stopping where its subtree ends), rows joined by index and tagged with the tag
  * column's value. Conversion rules are in snmp-values.ts.
  *
- * Sessions and sockets. A net-snmp `Session` owns one UDP socket (created with the session, bound to
- * an ephemeral port on the first send, unref'd while idle) and matches answers to requests by request
- * id, so one session can carry any number of overlapping requests, also from two overlapping polls. A
- * v3 session also remembers the agent's engine id and time after its first request; a new v3 session
- * pays one more round trip (discovery) per poll. Measured against Debian's snmpd on loopback, 64 polls
- * in flight, 10-OID GETs (test/host/snmpd.test.ts prints them; 2 cores shared with snmpd and other
- * work, so two runs are given):
+ * Sessions and sockets. A net-snmp `Session` matches answers to requests by request id, so one session
+ * can carry any number of overlapping requests, also from two overlapping polls; a v3 session also
+ * remembers the agent's engine id and time after its first request (a new v3 session pays one more
+ * round trip, discovery). By itself a session owns a UDP socket; here every session of a poller sends
+ * through one shared socket per transport instead (shared-dgram.ts, through net-snmp's `dgramModule`
+ * option), which routes each answer to the sessions of its source. Measured against Debian's snmpd on
+ * loopback with a socket per session, 64 polls in flight, 10-OID GETs (test/host/snmpd.test.ts prints
+ * them; 2 cores shared with snmpd and other work, so two runs are given):
  *
  *   v2c bare net-snmp session, reused     16,000 · 10,100 GET/s
  *   v2c poller, cached session            11,700 ·  9,000
@@ -23,18 +24,14 @@
  *   v3 authPriv poller, cached session     7,300 ·  3,900
  *   v3 authPriv poller, a session per poll 4,800 ·  1,750   (plus the discovery round trip)
  *
- * A session per poll halves throughput; the wrapper itself costs 10-25 % over bare net-snmp (a CPU
- * profile puts the poller's own code at ~8 % of the process, the rest is BER encoding and sendmsg).
- * The default is a bounded cache of sessions keyed by target and credentials, LRU, `maxSessions`
- * (1,024) entries: a host polled again before it falls out reuses its socket and, for v3, skips
- * discovery; at most `maxSessions` sockets stay open however many hosts a node polls. With far more
- * hosts than entries (100,000 hosts a minute) the cache turns over and the cost is that of a session
- * per poll: 1,700 polls/s, within what one core does above, though at about half the efficiency. The
- * next step, if that matters, is a few shared sockets under many socketless sessions (net-snmp's
- * `dgramModule` option), which would also let every v3 session keep its engine time. A session still
- * carrying a request when it is evicted is closed when its last request ends. `maxSessions: 0` creates and closes a session per
- * poll (sockets = polls in flight). One poll in flight per host is the caller's rule; the poller is
- * nevertheless safe when two overlap.
+ * A session per poll halved throughput, mostly for its socket. With shared sockets a session is only
+ * objects (~1.9 KB of heap, v2c or v3; no fd, no port), so the cache of sessions keyed by target and
+ * credentials, LRU, holds `maxSessions` (65,536) entries: a node polling up to that many hosts creates
+ * each host's session once, and v3 skips discovery after the first poll. The sockets open are one per
+ * transport in use, however many hosts (docs/BENCHMARKS.md, snmp-poll, "Shared sockets"). A session
+ * still carrying a request when it is evicted is closed when its last request ends. `maxSessions: 0`
+ * creates and closes a session per poll (still on the shared socket). One poll in flight per host is
+ * the caller's rule; the poller is nevertheless safe when two overlap.
  *
  * Failure codes: 'timeout' when no answer came in timeoutMs × (retries + 1). A closed UDP port is a
  * timeout too: Node's unconnected UDP sockets never see the ICMP port-unreachable. A wrong v3 priv
@@ -46,6 +43,7 @@
  * net-snmp caches localized v3 keys per (password, engine id) for the life of the process.
  */
 import snmp from 'net-snmp';
+import { createSharedDgram, type SharedDgram } from './shared-dgram.ts';
 import { compareOids, SnmpType, tableValues, toRawValue, type VarbindLike } from './snmp-values.ts';
 import type { MetricSet, RawValue, SnmpSettings, TableMetric } from './types.ts';
 
@@ -89,7 +87,7 @@ export interface SnmpPoller {
 export type SnmpClientFactory = () => SnmpPoller;
 
 export interface NetSnmpPollerOptions {
-  /** Sessions kept open between polls, LRU by target (default 1,024); 0: a session per poll. */
+  /** Sessions kept between polls, LRU by target (default 65,536); 0: a session per poll. */
   readonly maxSessions?: number;
   /** Default GETBULK max-repetitions (25). */
   readonly maxRepetitions?: number;
@@ -99,7 +97,7 @@ export interface NetSnmpPollerOptions {
   readonly now?: () => number;
 }
 
-const DEFAULTS = { maxSessions: 1_024, maxRepetitions: 25, maxTableRequests: 1_000 } as const;
+const DEFAULTS = { maxSessions: 65_536, maxRepetitions: 25, maxTableRequests: 1_000 } as const;
 /** Varbinds per GET: small enough for any agent's PDU size, large enough for one request per set. */
 export const MAX_GET_VARBINDS = 32;
 
@@ -180,10 +178,16 @@ export const classifyError = (error: unknown, target: PollTarget, what: string):
   return new PollFailure('protocol', `${versionOf(s)} ${what} at ${at} failed: ${e.message}`);
 };
 
-const createSession = (target: PollTarget): snmp.Session => {
+const createSession = (target: PollTarget, dgram: SharedDgram): snmp.Session => {
   const s = target.snmp;
   const transport = target.address.includes(':') ? 'udp6' : 'udp4';
-  const common = { port: s.port, timeout: s.timeoutMs, retries: s.retries, transport } as const;
+  const common = {
+    port: s.port,
+    timeout: s.timeoutMs,
+    retries: s.retries,
+    transport,
+    dgramModule: dgram.module,
+  } as const;
   if (s.version === '2c')
     return snmp.createSession(target.address, s.community, { ...common, version: snmp.Version2c });
   const user: snmp.User = { name: s.user, level: snmp.SecurityLevel[s.level] };
@@ -221,7 +225,7 @@ const keyOf = (settings: SnmpSettings): string => {
 };
 
 /** Sessions by target, least recently used first (a Map keeps insertion order). */
-const createSessionCache = (maxSessions: number) => {
+const createSessionCache = (maxSessions: number, dgram: SharedDgram) => {
   const sessions = new Map<string, Pooled>();
   const closeQuietly = (session: snmp.Session): void => {
     try {
@@ -231,7 +235,7 @@ const createSessionCache = (maxSessions: number) => {
     }
   };
   const open = (target: PollTarget, key: string): Pooled => {
-    const pooled: Pooled = { session: createSession(target), inFlight: 0, evicted: maxSessions === 0 };
+    const pooled: Pooled = { session: createSession(target, dgram), inFlight: 0, evicted: maxSessions === 0 };
     // A socket error or an undecodable datagram: net-snmp emits 'error', which would crash the process
     // without a listener. The requests in flight fail on their own (timeout), the session is dropped.
     pooled.session.on('error', () => {
@@ -281,6 +285,8 @@ const createSessionCache = (maxSessions: number) => {
         if (pooled.inFlight === 0) closeQuietly(pooled.session);
       }
       sessions.clear();
+      // The shared sockets close once the sessions still carrying a poll have closed too.
+      dgram.close();
     },
   };
 };
@@ -359,7 +365,7 @@ export const createNetSnmpPoller = (options: NetSnmpPollerOptions = {}): SnmpPol
   const defaultRepetitions = options.maxRepetitions ?? DEFAULTS.maxRepetitions;
   const maxTableRequests = options.maxTableRequests ?? DEFAULTS.maxTableRequests;
   const now = options.now ?? (() => performance.now());
-  const cache = createSessionCache(maxSessions);
+  const cache = createSessionCache(maxSessions, createSharedDgram());
   let closed = false;
 
   const poll = async (
