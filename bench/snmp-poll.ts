@@ -5,13 +5,14 @@
  * Agents: one simulated agent per host (test/helpers/snmp-agents.ts, `hostAgentSpec`), each on its own
  * loopback port, split over two child processes (a process holds one UDP socket per agent and the fd
  * limit is 20,000); every poll is one GET of the 20 scalar OIDs of bench/snmp-common.ts. Ports bound the
- * sizes: agents plus client sockets must fit Linux's ~28,000 ephemeral ports (past that a client's bind
- * fails and net-snmp's request never answers), hence 16,000 agents and a 5 s interval. The agents and
+ * sizes: agents plus the raw client's sockets (one per session; Argus's sessions share one socket) must
+ * fit Linux's ~28,000 ephemeral ports (past that a client's bind fails and net-snmp's request never
+ * answers), hence 16,000 agents and a 5 s interval. The agents and
  * Argus share the machine's 2 cores: no core is pinned, the kernel schedules the three processes, and
  * the CPU time each one used in every measurement is printed (cores = CPU seconds / wall seconds).
  *
  * Argus: `createRuntime({ mode: 'embedded', shards: 16, http: false })` + `hostMetrics({ inventory,
- * concurrency })`, the real poller, net-snmp poller (session LRU of 1,024), mailbox, host entities
+ * concurrency })`, the real poller, net-snmp poller (session cache, one shared UDP socket), mailbox, host entities
  * (derive: 14 counter rates, CPU %), checkpoints and the metrics stream. A poll counts once its result is
  * durable in the host's mailbox.
  *
