@@ -178,6 +178,11 @@ export interface OutputRecord {
   readonly value: Uint8Array;
   /** The record as emitted, kept in memory so that this node's observers need not decode it again. */
   readonly decoded?: unknown;
+  /**
+   * A message for another entity (`ctx.send`): `stream` is the target kind, `partition` its shard, `key`
+   * the target key and `value` an envelope; written to that kind's mailbox, in the same checkpoint.
+   */
+  readonly mailbox?: true;
 }
 
 /**

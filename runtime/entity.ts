@@ -24,14 +24,35 @@ export interface EntityContext {
    * the same checkpoint; a delivery that crashes emits nothing.
    */
   emit(stream: string, value: unknown): void;
+  /**
+   * Sends a message to another entity's mailbox as part of this delivery's checkpoint: the message
+   * is appended exactly when the state change that sent it becomes durable (in the shard's Kafka
+   * transaction, or the journal's write), and never if the delivery crashes. So an entity's effects on
+   * other entities happen once per applied record, like its state change. The target kind must be
+   * registered; key and message are checked here (a bad one throws, which is a crash).
+   */
+  send(kind: string, key: string, message: { readonly type: string }): void;
 }
 
-/** A record emitted by an entity during one delivery, before encoding. */
+/**
+ * A record emitted by an entity during one delivery, before encoding: to an output stream, or (with
+ * `mailbox`) a message for the entity `stream`/`key` — `stream` is then the target kind and
+ * `partition` its shard.
+ */
 export interface Emitted {
   readonly stream: string;
   readonly key: string;
   readonly value: unknown;
+  readonly mailbox?: true;
+  readonly partition?: number;
 }
+
+/** Checks a `ctx.send` and answers the target's shard; throws a coded error when it cannot be sent. */
+export type SendCheck = (kind: string, key: string, message: { readonly type: string }) => number;
+
+const noTargets: SendCheck = (kind) => {
+  throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' to send to here`, { kind });
+};
 
 export interface EntityDefinition<S, M extends { readonly type: string }> {
   readonly kind: string;
@@ -134,6 +155,7 @@ export const entityActor = (
   definition: AnyEntityDefinition,
   start: (key: string) => EntityCell,
   clock: Clock,
+  check: SendCheck = noTargets,
 ) =>
   defineActor<EntityCell, EntityMessage>({
     init: (ctx) => start(ctx.id),
@@ -142,7 +164,7 @@ export const entityActor = (
         msg.reply(cell.state, cell.offset);
         return cell;
       }
-      return applyItems(definition, ctx.id, cell, msg, 0, clock, ctx);
+      return applyItems(definition, ctx.id, cell, msg, 0, clock, ctx, check);
     },
   });
 
@@ -154,13 +176,14 @@ const applyItems = (
   from: number,
   clock: Clock,
   actor: { reportHealthy(): void },
+  check: SendCheck,
 ): EntityCell | Promise<EntityCell> => {
   const items = msg.items;
   const start = from;
   for (let i = from; i < items.length; i++) {
     const item = items[i]!;
     if (item.offset <= cell.offset) continue;
-    const ctx = new ItemContext(definition, key, item, clock, msg.outputs);
+    const ctx = new ItemContext(definition, key, item, clock, msg.outputs, check);
     let next: unknown;
     try {
       next = definition.receive(cell.state, item.message, ctx);
@@ -176,7 +199,7 @@ const applyItems = (
           cell.state = state;
           cell.offset = item.offset;
           actor.reportHealthy();
-          return applyItems(definition, key, cell, msg, i + 1, clock, actor);
+          return applyItems(definition, key, cell, msg, i + 1, clock, actor, check);
         },
         (error) => {
           if (i > start) actor.reportHealthy();
@@ -203,6 +226,7 @@ class ItemContext implements EntityContext {
     item: EntityItem,
     readonly clock: Clock,
     private readonly outputs: Emitted[],
+    private readonly check: SendCheck,
   ) {
     this.kind = definition.kind;
     this.offset = item.offset;
@@ -217,5 +241,10 @@ class ItemContext implements EntityContext {
         { kind: this.kind, stream },
       );
     this.outputs.push({ stream, key: this.key, value });
+  }
+
+  send(kind: string, key: string, message: { readonly type: string }): void {
+    const partition = this.check(kind, key, message);
+    this.outputs.push({ stream: kind, key, value: message, mailbox: true, partition });
   }
 }

@@ -41,7 +41,14 @@ import {
   entityActor,
   ReadState,
 } from './entity.ts';
-import { decodeEnvelope, isEntityKey, MAX_KEY_LENGTH, shardOf } from './envelope.ts';
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  isEntityKey,
+  MAX_KEY_LENGTH,
+  newMessageId,
+  shardOf,
+} from './envelope.ts';
 import { ArgusError, describeError } from './errors.ts';
 import type { EventBus } from './events.ts';
 
@@ -78,6 +85,11 @@ export interface ShardDeps {
   readonly shards: () => Supervisor;
   /** Output records that just became durable (in emission order), for the runtime's output observers. */
   readonly outputsLanded?: (records: readonly OutputRecord[]) => void;
+  /** The kinds entities here may `ctx.send` to (the runtime's registry), with their shard counts. */
+  readonly targets?: ReadonlyMap<
+    string,
+    { readonly definition: AnyEntityDefinition; readonly shards: number }
+  >;
 }
 
 type DeliverOutputs = Extract<DeliverResult, { ok: true }>['outputs'];
@@ -118,7 +130,12 @@ export class ShardRunner implements ChildObserver {
     private readonly deps: ShardDeps,
   ) {
     this.id = `${definition.kind}-${partition}`;
-    this.actor = entityActor(definition, (key) => this.startState(key), deps.clock);
+    this.actor = entityActor(
+      definition,
+      (key) => this.startState(key),
+      deps.clock,
+      (kind, key, message) => this.checkSend(kind, key, message),
+    );
     this.checkpointer = new ShardCheckpointer(deps.writer, {
       clock: deps.clock,
       reopen: deps.reopenWriter,
@@ -268,13 +285,23 @@ export class ShardRunner implements ChildObserver {
       if (!r) continue;
       snapshots.push({ key: r.key, partition: this.partition, offset: r.offset, state: pack(r.state) });
       for (const o of r.outputs)
-        outputs.push({
-          stream: o.stream,
-          partition: this.partition,
-          key: o.key,
-          value: pack(o.value),
-          decoded: o.value,
-        });
+        outputs.push(
+          o.mailbox
+            ? {
+                stream: o.stream,
+                partition: o.partition ?? 0,
+                key: o.key,
+                value: this.envelopeOf(o, now),
+                mailbox: true,
+              }
+            : {
+                stream: o.stream,
+                partition: this.partition,
+                key: o.key,
+                value: pack(o.value),
+                decoded: o.value,
+              },
+        );
     }
     for (const r of records) this.attempts.delete(r.offset);
     // The checkpoint goes on in the background (checkpointer.ts); the next batch need not wait for it.
@@ -418,6 +445,46 @@ export class ShardRunner implements ChildObserver {
       this.inflight.delete(id);
     }
     this.wake(id);
+  }
+
+  /** Validates a `ctx.send` like `runtime.send` does, and answers the target's shard. */
+  private checkSend(kind: string, key: string, message: { readonly type: string }): number {
+    const target = this.deps.targets?.get(kind);
+    if (!target)
+      throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered to send to`, {
+        kind,
+      });
+    if (!isEntityKey(key))
+      throw new ArgusError(
+        'ARGUS_ERR_INVALID_KEY',
+        `entity key must be a string of 1-${MAX_KEY_LENGTH} characters without control characters`,
+        { kind, key },
+      );
+    try {
+      (target.definition.parse ?? defaultParse)(message);
+    } catch (e) {
+      throw new ArgusError(
+        'ARGUS_ERR_INVALID_MESSAGE',
+        `message for ${kind}/${key}: ${describeError(e).message}`,
+        {
+          kind,
+          key,
+        },
+      );
+    }
+    return shardOf(key, target.shards);
+  }
+
+  private envelopeOf(o: { stream: string; key: string; value: unknown }, now: number): Uint8Array {
+    const message = o.value as { type: string };
+    return encodeEnvelope({
+      id: newMessageId(now),
+      kind: o.stream,
+      key: o.key,
+      type: message.type,
+      timestamp: now,
+      payload: message,
+    });
   }
 
   /** The state an entity starts from: its snapshot, or the definition's initial state. */

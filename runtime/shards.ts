@@ -115,6 +115,7 @@ export class ShardSet implements ShardHost {
             clock: this.deps.clock,
             shards: () => this.deps.supervisor(),
             outputsLanded: (records) => this.deps.outputsLanded(records),
+            targets: this.deps.kinds,
           },
         );
         await runner.open();

@@ -19,6 +19,9 @@ const recording = () => {
     messageId: 'm',
     clock: realClock,
     emit: (stream, value) => emitted.push({ stream, value }),
+    send: () => {
+      throw new Error('the host entity sends nothing');
+    },
   };
   return { ctx, emitted };
 };

@@ -113,13 +113,20 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
   /** The appends of a checkpoint's outputs, one per stream, to run in the checkpoint's transaction. */
   prepareOutputs(records: readonly OutputRecord[]): { body: () => void; done: () => void }[] {
     const byStream = new Map<string, OutgoingRecord[]>();
+    const byKind = new Map<string, OutgoingRecord[]>();
     for (const r of records) {
-      const list = byStream.get(r.stream);
+      const into = r.mailbox ? byKind : byStream;
+      const list = into.get(r.stream);
       const record = { partition: r.partition, key: r.key, value: r.value };
       if (list) list.push(record);
-      else byStream.set(r.stream, [record]);
+      else into.set(r.stream, [record]);
     }
     const appends: { body: () => void; done: () => void }[] = [];
+    // Messages to other entities (`ctx.send`): appended to their kind's mailbox in the same write.
+    for (const [kind, list] of byKind) {
+      const append = this.prepareAppend(kind, list);
+      if (append) appends.push(append);
+    }
     for (const [stream, list] of byStream) {
       let append: { body: () => void; done: () => void } | undefined;
       try {

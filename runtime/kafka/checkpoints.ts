@@ -334,8 +334,11 @@ class KafkaShardWriter implements ShardWriter {
       ...checkpoint.deadLetters.map((l) => ({ topic: this.deadLetterTopic, message: deadLetterMessage(l) })),
       // Outputs in the same transaction as the state that produced them: a reader with
       // isolation.level=read_committed sees them exactly when the checkpoint committed.
+      // Messages to other entities (`ctx.send`) go to their kind's mailbox in the same transaction.
       ...(checkpoint.outputs ?? []).map((o) => ({
-        topic: streamTopic(this.settings.prefix, o.stream),
+        topic: o.mailbox
+          ? mailboxTopic(this.settings.prefix, o.stream)
+          : streamTopic(this.settings.prefix, o.stream),
         message: { partition: o.partition, key: o.key, value: asBuffer(o.value) },
       })),
     ];

@@ -114,7 +114,7 @@ export class KafkaMailbox implements MailboxTransport {
     this.assertOpen();
     const byTopic = new Map<string, { partition: number; key: string; value: Buffer }[]>();
     for (const r of records) {
-      const topic = streamTopic(this.prefix, r.stream);
+      const topic = r.mailbox ? this.topicOf(r.stream) : streamTopic(this.prefix, r.stream);
       const list = byTopic.get(topic) ?? [];
       list.push({ partition: r.partition, key: r.key, value: asBuffer(r.value) });
       byTopic.set(topic, list);
