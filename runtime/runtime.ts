@@ -255,6 +255,7 @@ export class Runtime {
     if (this.outputObservers.size === 0) return;
     const byStream = new Map<string, Output[]>();
     for (const r of records) {
+      if (r.mailbox) continue;
       const observers = this.outputObservers.get(r.stream);
       if (!observers || observers.length === 0) continue;
       const list = byStream.get(r.stream) ?? [];
