@@ -8,9 +8,18 @@
  *   GET  /cluster                     members, leader, placement with epochs, the shards running here
  *   GET  /lag                         committed offset, log end and lag of each shard running here
  * Bad input gets a 4xx with a JSON `{ error }` naming what is wrong; it never takes the node down.
+ * Extensions add routes (`HttpRoute`) and WebSocket upgrades (`UpgradeRoute`: the live feed); an upgrade
+ * no route takes is answered 404 and its socket destroyed.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { readBody } from './body.ts';
 import { describeError, isArgusError } from './errors.ts';
 import type { Runtime } from './runtime.ts';
@@ -40,6 +49,54 @@ const statusOf = (e: unknown): number => {
  * request, false to let the next route try.
  */
 export type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+
+/**
+ * An upgrade taken by a subsystem (the live feed): returns true when it took the socket (it answers
+ * the handshake, or refuses it and destroys the socket), false to let the next route try. It owns the
+ * socket from then on, and closes it at its stop.
+ */
+export type UpgradeRoute = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => boolean;
+
+/** Answers an upgrade request with a plain HTTP status and a JSON `{ error }`, then destroys the socket. */
+export const refuseUpgrade = (
+  socket: Duplex,
+  status: number,
+  error: string,
+  headers: Readonly<Record<string, string>> = {},
+): void => {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error });
+  const lines = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    'content-type: application/json; charset=utf-8',
+    `content-length: ${Buffer.byteLength(body)}`,
+    'connection: close',
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ];
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+  socket.once('finish', () => socket.destroy());
+};
+
+const dispatchUpgrade = (
+  upgrades: readonly UpgradeRoute[],
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): void => {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  for (const route of upgrades) {
+    try {
+      if (route(req, socket, head, url)) return;
+    } catch (e) {
+      refuseUpgrade(socket, 500, describeError(e).message);
+      return;
+    }
+  }
+  refuseUpgrade(socket, 404, `no upgrade route ${url.pathname}`);
+};
 
 export const handle = async (
   runtime: Runtime,
@@ -106,11 +163,17 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+/**
+ * Serves the runtime's endpoint and the extensions' routes and upgrades. `close` stops accepting and
+ * waits for requests in flight; upgraded sockets still open then (their route did not close them
+ * first) are destroyed, so a WebSocket never keeps the server from closing.
+ */
 export const startHttp = (
   runtime: Runtime,
   host: string,
   port: number,
   routes: readonly HttpRoute[] = runtime.routes(),
+  upgrades: readonly UpgradeRoute[] = runtime.upgrades(),
 ): Promise<HttpServer> =>
   new Promise((resolve, reject) => {
     const server: Server = createServer((req, res) => {
@@ -118,12 +181,25 @@ export const startHttp = (
         if (!res.headersSent) send(res, 500, { error: describeError(e).message });
       });
     });
+    const upgraded = new Set<Duplex>();
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      upgraded.add(socket);
+      socket.once('close', () => upgraded.delete(socket));
+      // A socket error after the handshake is the route's business; before it, nobody listens.
+      socket.on('error', () => socket.destroy());
+      dispatchUpgrade(upgrades, req, socket, head);
+    });
     server.once('error', reject);
     server.listen(port, host, () => {
       const a = server.address() as AddressInfo;
       resolve({
         url: `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`,
-        close: () => new Promise((r) => server.close(() => r())),
+        close: () =>
+          new Promise((r) => {
+            server.close(() => r());
+            server.closeIdleConnections();
+            for (const socket of upgraded) socket.destroy();
+          }),
       });
     });
   });

@@ -28,7 +28,7 @@ import { defaultParse, type EntityDefinition } from './entity.ts';
 import { encodeEnvelope, isEntityKey, MAX_KEY_LENGTH, newMessageId, shardOf } from './envelope.ts';
 import { ArgusError, describeError } from './errors.ts';
 import { EventBus, type EventObserver } from './events.ts';
-import type { HttpRoute } from './http.ts';
+import type { HttpRoute, UpgradeRoute } from './http.ts';
 import { topicNames, validateTopicNames } from './kafka/topics.ts';
 import { nodeTree } from './node-tree.ts';
 import { openBoundaries } from './open-boundaries.ts';
@@ -128,6 +128,8 @@ export interface RuntimeExtension {
   start(runtime: Runtime): Promise<void>;
   stop(): Promise<void>;
   readonly routes?: readonly HttpRoute[];
+  /** WebSocket upgrades it takes on the node's endpoint (the live feed). */
+  readonly upgrades?: readonly UpgradeRoute[];
 }
 export type ShardObserver = (ref: PartitionRef, held: boolean) => void;
 
@@ -357,6 +359,11 @@ export class Runtime {
   /** HTTP routes of the extensions, for the node's endpoint (startHttp). */
   routes(): HttpRoute[] {
     return this.extensions.flatMap((e) => e.routes ?? []);
+  }
+
+  /** WebSocket upgrade routes of the extensions, for the node's endpoint (startHttp). */
+  upgrades(): UpgradeRoute[] {
+    return this.extensions.flatMap((e) => e.upgrades ?? []);
   }
 
   /**
