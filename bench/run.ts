@@ -19,6 +19,8 @@ const benchmarks: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   'snmp-poll': () => import('./snmp-poll.ts'),
   ingest: () => import('./ingest.ts'),
   'host-memory': () => import('./host-memory.ts'),
+  'alert-latency': () => import('./alert-latency.ts'),
+  'rule-eval': () => import('./rule-eval.ts'),
 };
 
 const usage = async (problem: string): Promise<never> => {

@@ -200,6 +200,68 @@ export const configSchema = z
           .strict(),
       ])
       .default({ host: '127.0.0.1', port: 7070 }),
+    /** Bearer tokens of the user-facing endpoints (runtime/auth.ts); hashed at rest. None: nobody gets in. */
+    auth: z
+      .object({
+        tokens: z
+          .array(
+            z
+              .object({
+                name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, . _ -'),
+                sha256: z
+                  .string()
+                  .regex(/^[0-9a-fA-F]{64}$/, "must be the 64 hex digits of the token's SHA-256"),
+                /** Empty: a token that is known (its name shows in errors) and grants nothing (suspended). */
+                scopes: z.array(z.enum(['read', 'admin'])).default(['read']),
+              })
+              .strict(),
+          )
+          .default([])
+          .refine((tokens) => new Set(tokens.map((t) => t.name)).size === tokens.length, {
+            message: 'token names must be unique',
+          }),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Alert rules, routing and receivers (actors/rule, actors/notify; `npm start` turns it on with
+     * `{}`). In a cluster the documents live in etcd (`/<prefix>/rules/<id>`, `/<prefix>/receivers/<id>`,
+     * `/<prefix>/routes/tree`, `/<prefix>/silences/<id>`); on one node `rules`, `receivers` and
+     * `routes` here seed the in-memory config source, and the API changes them while it runs.
+     */
+    alerts: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            /** How often due receivers and service rules are looked at (ms). */
+            tickMs: z.number().int().min(10).max(60_000).default(250),
+            /** Rule documents by id (YAML/JSON text or an object), embedded mode. */
+            rules: z.record(z.string(), z.union([z.string(), z.record(z.string(), z.unknown())])).default({}),
+            /** Receiver documents by id, embedded mode. */
+            receivers: z
+              .record(z.string(), z.union([z.string(), z.record(z.string(), z.unknown())]))
+              .default({}),
+            /** The route tree document, embedded mode. */
+            routes: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+          })
+          .strict(),
+      ])
+      .default(false),
+    /** The WebSocket live event feed (runtime/feed/). */
+    feed: z
+      .object({
+        /** Events kept for clients that ask for a replay. */
+        replayMax: z.number().int().min(0).max(1_000_000).default(1_000),
+        /** Bytes a client may have waiting to be sent before it is dropped as a slow consumer. */
+        bufferBytes: z
+          .number()
+          .int()
+          .min(1_024)
+          .default(1 << 20),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {

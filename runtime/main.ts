@@ -2,8 +2,9 @@
  * `npm start`: one node in embedded mode (LMDB journal in ./data), the counter kind registered as a
  * demo, host metrics (by default a built-in SNMP agent on a loopback port serving this machine's
  * figures, polled as host `localhost`; push ingest on the same endpoint), an HTTP endpoint on
- * 127.0.0.1:7070, and a clean stop on SIGINT/SIGTERM (in-flight batches
- * finish, their snapshots are written and committed, actors stop, the journal closes).
+ * 127.0.0.1:7070 with the live event feed (WebSocket `/api/v1/events/stream`, `auth.tokens`), and a
+ * clean stop on SIGINT/SIGTERM (feed clients are closed with 1001, in-flight batches finish, their
+ * snapshots are written and committed, actors stop, the journal closes).
  *
  * Configuration: a JSON file named by ARGUS_CONFIG (docs/CONFIGURATION.md); ARGUS_PORT and
  * ARGUS_DATA_DIR override the port and data folder.
@@ -11,9 +12,12 @@
 import { readFileSync } from 'node:fs';
 import { counter } from '../actors/counter/counter.ts';
 import { hostMetricsFromConfig } from '../actors/host/from-config.ts';
+import { alertingFromConfig } from '../actors/rule/from-config.ts';
 import { parseConfig } from './config.ts';
 import { describeError } from './errors.ts';
+import { eventFeed } from './feed/feed.ts';
 import { startHttp } from './http.ts';
+import { MemoryConfigSource } from './memory-config.ts';
 import { createRuntime } from './runtime.ts';
 
 const fail = (message: string): never => {
@@ -37,6 +41,8 @@ const loadConfig = (): Record<string, unknown> => {
     ...config,
     // npm start polls this machine by default; `"hosts": false` turns host metrics off.
     hosts: config.hosts ?? {},
+    // …and evaluates alert rules; `"alerts": false` turns alerting off.
+    alerts: config.alerts ?? {},
     ...(process.env.ARGUS_DATA_DIR ? { dataDir: process.env.ARGUS_DATA_DIR } : {}),
     http: config.http === false ? false : { ...http, ...(port !== undefined ? { port: Number(port) } : {}) },
   };
@@ -47,16 +53,37 @@ const main = async () => {
   let hosts: ReturnType<typeof hostMetricsFromConfig>;
   try {
     const config = parseConfig(loadConfig());
-    hosts = hostMetricsFromConfig(config, () => runtime);
-    runtime = createRuntime(config, hosts?.configSource ? { configSource: hosts.configSource } : {});
+    const alerts = alertingFromConfig(config);
+    hosts = hostMetricsFromConfig(
+      config,
+      () => runtime,
+      alerts ? { observer: alerts.extension.observer } : {},
+    );
+    // One node: the configuration's documents seed the in-memory config source (a cluster reads etcd).
+    let configSource = hosts?.configSource;
+    if (alerts && !config.cluster) {
+      configSource ??= new MemoryConfigSource();
+      for (const [section, docs] of Object.entries(alerts.seeds))
+        for (const [key, text] of Object.entries(docs)) await configSource.put(section, key, text);
+    }
+    runtime = createRuntime(config, configSource ? { configSource } : {});
+    // Alerting first: the host kind it observes is registered by host metrics after it.
+    if (alerts) runtime.use(alerts.extension);
     if (hosts) runtime.use(hosts.extension);
+    if (config.http) runtime.use(eventFeed());
   } catch (e) {
     return fail(describeError(e).message);
   }
   runtime.register(counter);
   await runtime.start();
   const http = runtime.config.http
-    ? await startHttp(runtime, runtime.config.http.host, runtime.config.http.port)
+    ? await startHttp(
+        runtime,
+        runtime.config.http.host,
+        runtime.config.http.port,
+        runtime.routes(),
+        runtime.upgrades(),
+      )
     : undefined;
   const local = hosts?.extension.localAgentHost;
   process.stdout.write(
@@ -73,8 +100,10 @@ const main = async () => {
     if (stopping) return;
     stopping = true;
     process.stdout.write(`argus ${runtime.nodeId}: ${signal}, stopping\n`);
-    await http?.close();
+    // The runtime first: its extensions close what they serve (the feed's WebSockets, with 1001) while
+    // the endpoint still answers (503 once stopping); then the endpoint.
     await runtime.stop();
+    await http?.close();
     process.stdout.write(`argus ${runtime.nodeId}: stopped\n`);
     process.exit(0);
   };

@@ -12,6 +12,7 @@ import {
   inlineInventory,
   urlInventory,
 } from '../inventory/sources.ts';
+import type { HostObserver } from './host.ts';
 import { type HostMetrics, hostMetrics } from './host-metrics.ts';
 import { METRICSETS_SECTION } from './metricsets.ts';
 
@@ -33,6 +34,7 @@ const inventoryOf = (hosts: HostsConfig, runtime: () => Runtime): InventorySourc
 export const hostMetricsFromConfig = (
   config: ArgusConfig,
   runtime: () => Runtime,
+  extra: { readonly observer?: HostObserver } = {},
 ): { extension: HostMetrics; configSource: MemoryConfigSource | undefined } | undefined => {
   const hosts = config.hosts;
   if (hosts === false) return undefined;
@@ -46,6 +48,7 @@ export const hostMetricsFromConfig = (
     historyPoints: hosts.historyPoints,
     maxBodyBytes: hosts.maxBodyBytes,
     localAgent: hosts.localAgent ?? (config.mode === 'embedded' && !inventory),
+    ...(extra.observer ? { observer: extra.observer } : {}),
   });
   const seeds = Object.fromEntries(
     Object.entries(hosts.metricSets ?? {}).map(([service, doc]) => [

@@ -17,7 +17,7 @@ import type { Runtime, RuntimeExtension } from '../../runtime/runtime.ts';
 import { type InventorySource, staticInventory } from '../inventory/sources.ts';
 import { hostApi } from './api.ts';
 import { HostHistory } from './history.ts';
-import { HOST_KIND, host, METRICS_STREAM, type MetricsRecord } from './host.ts';
+import { HOST_KIND, type HostObserver, hostEntity, METRICS_STREAM, type MetricsRecord } from './host.ts';
 import { type LocalAgent, startLocalAgent } from './local-agent.ts';
 import type { HostPushed } from './messages.ts';
 import { MetricSets } from './metricsets.ts';
@@ -44,6 +44,8 @@ export interface HostMetricsOptions {
    * host `localhost` beside the inventory: what `npm start` does, so a newcomer sees their own machine.
    */
   readonly localAgent?: boolean;
+  /** Sees every record a host emits, inside the host's delivery (the alert rules: actors/rule). */
+  readonly observer?: HostObserver;
   readonly clock?: Clock;
   readonly random?: () => number;
   readonly warn?: (message: string) => void;
@@ -111,7 +113,7 @@ export class HostMetrics implements RuntimeExtension {
   }
 
   register(runtime: Runtime): void {
-    runtime.register(host);
+    runtime.register(hostEntity(this.options.observer));
   }
 
   async start(runtime: Runtime): Promise<void> {

@@ -34,6 +34,20 @@ export interface HostState {
   lastLatencyMs?: number;
   lastError?: { readonly code: PollErrorCode; readonly message: string; readonly at: number };
   derive: DeriveState;
+  /** What a HostObserver keeps for this host (the host part of the alert rules: actors/rule). */
+  observed?: unknown;
+}
+
+/**
+ * Sees every metrics record a host emits — and each failed poll, as `undefined`, so rules can check
+ * for missing data — in the same delivery, with its own part of the host's state, and returns that
+ * part's next value. What it emits or sends (`ctx`) lands with the host's checkpoint. This is how the
+ * host part of the alert rules runs next to the host's shard without a sample crossing a mailbox.
+ */
+export interface HostObserver {
+  /** Extra output streams the observer emits to. */
+  readonly streams: readonly string[];
+  observe(observed: unknown, record: MetricsRecord | undefined, at: number, ctx: EntityContext): unknown;
 }
 
 /** One final sample inside a metrics record. */
@@ -73,7 +87,24 @@ export const initialHostState = (): HostState => ({
 
 const emitEvent = (ctx: EntityContext, event: HostEvent): void => ctx.emit(HOST_EVENTS_STREAM, event);
 
-const applyPolled = (s: HostState, m: HostPolled, ctx: EntityContext): HostState => {
+const observe = (
+  s: HostState,
+  record: MetricsRecord | undefined,
+  at: number,
+  ctx: EntityContext,
+  observer: HostObserver | undefined,
+): HostState => {
+  if (!observer) return s;
+  const observed = observer.observe(s.observed, record, at, ctx);
+  if (observed === s.observed) return s;
+  if (observed === undefined) {
+    const { observed: _, ...rest } = s;
+    return rest;
+  }
+  return { ...s, observed };
+};
+
+const applyPolled = (s: HostState, m: HostPolled, ctx: EntityContext, observer?: HostObserver): HostState => {
   const result = derive(s.derive, m.values, m.ts, m.derived);
   if (s.status === 'unreachable') emitEvent(ctx, { type: 'host.reachable', host: ctx.key, at: m.ts });
   if (result.samples.length > 0) {
@@ -84,6 +115,7 @@ const applyPolled = (s: HostState, m: HostPolled, ctx: EntityContext): HostState
       samples: result.samples.map((x) => ({ metric: x.metric, tags: x.tags, ts: m.ts, value: x.value })),
     };
     ctx.emit(METRICS_STREAM, record);
+    s = observe(s, record, m.ts, ctx, observer);
   }
   const { lastError: _, ...rest } = s;
   return {
@@ -99,11 +131,16 @@ const applyPolled = (s: HostState, m: HostPolled, ctx: EntityContext): HostState
   };
 };
 
-const applyPollFailed = (s: HostState, m: HostPollFailed, ctx: EntityContext): HostState => {
+const applyPollFailed = (
+  s: HostState,
+  m: HostPollFailed,
+  ctx: EntityContext,
+  observer?: HostObserver,
+): HostState => {
   if (s.status !== 'unreachable')
     emitEvent(ctx, { type: 'host.unreachable', host: ctx.key, at: m.ts, code: m.code, error: m.error });
   return {
-    ...s,
+    ...observe(s, undefined, m.ts, ctx, observer),
     status: 'unreachable',
     service: m.service,
     labels: m.labels,
@@ -116,7 +153,12 @@ const applyPollFailed = (s: HostState, m: HostPollFailed, ctx: EntityContext): H
   };
 };
 
-const applyPushed = (s: HostState, points: readonly PushedPoint[], ctx: EntityContext): HostState => {
+const applyPushed = (
+  s: HostState,
+  points: readonly PushedPoint[],
+  ctx: EntityContext,
+  observer?: HostObserver,
+): HostState => {
   let state = s.derive;
   const samples: RecordSample[] = [];
   for (const p of points) {
@@ -128,8 +170,11 @@ const applyPushed = (s: HostState, points: readonly PushedPoint[], ctx: EntityCo
       samples.push({ metric: p.metric, tags: p.tags, ts: p.ts, value: p.value });
     }
   }
-  if (samples.length > 0)
-    ctx.emit(METRICS_STREAM, { host: ctx.key, service: s.service, labels: s.labels, samples });
+  if (samples.length > 0) {
+    const record: MetricsRecord = { host: ctx.key, service: s.service, labels: s.labels, samples };
+    ctx.emit(METRICS_STREAM, record);
+    s = observe(s, record, samples[samples.length - 1]!.ts, ctx, observer);
+  }
   return {
     ...s,
     status: s.status === 'new' || s.status === 'removed' ? 'push-only' : s.status,
@@ -138,17 +183,31 @@ const applyPushed = (s: HostState, points: readonly PushedPoint[], ctx: EntityCo
   };
 };
 
-export const applyHostMessage = (s: HostState, m: HostMessage, ctx: EntityContext): HostState => {
+export const applyHostMessage = (
+  s: HostState,
+  m: HostMessage,
+  ctx: EntityContext,
+  observer?: HostObserver,
+): HostState => {
   switch (m.type) {
     case 'host.polled':
-      return applyPolled(s, m, ctx);
+      return applyPolled(s, m, ctx, observer);
     case 'host.poll-failed':
-      return applyPollFailed(s, m, ctx);
+      return applyPollFailed(s, m, ctx, observer);
     case 'host.pushed':
-      return applyPushed(s, m.points, ctx);
-    case 'host.removed':
+      return applyPushed(s, m.points, ctx, observer);
+    case 'host.removed': {
       if (s.status !== 'removed') emitEvent(ctx, { type: 'host.removed', host: ctx.key, at: m.ts });
-      return { ...initialHostState(), status: 'removed' };
+      // The observer lets go of the host (its alerts resolve) through an empty record.
+      const observed = observe(
+        s,
+        { host: ctx.key, service: s.service, labels: s.labels, samples: [] },
+        m.ts,
+        ctx,
+        observer,
+      ).observed;
+      return { ...initialHostState(), status: 'removed', ...(observed === undefined ? {} : { observed }) };
+    }
     default: {
       const never: never = m;
       throw new Error(`unknown host message ${JSON.stringify(never)}`);
@@ -171,11 +230,15 @@ export const hostSummary = (s: HostState) => ({
   counters: Object.keys(s.derive.s).length,
 });
 
-export const host = defineEntity<HostState, HostMessage>({
-  kind: HOST_KIND,
-  streams: [METRICS_STREAM, HOST_EVENTS_STREAM],
-  initialState: initialHostState,
-  parse: parseHostMessage,
-  receive: applyHostMessage,
-  query: (state, query) => (query === 'summary' ? hostSummary(state) : { state }),
-});
+/** The host kind; with an observer (the alert rules), every record it emits is shown to it first. */
+export const hostEntity = (observer?: HostObserver) =>
+  defineEntity<HostState, HostMessage>({
+    kind: HOST_KIND,
+    streams: [METRICS_STREAM, HOST_EVENTS_STREAM, ...(observer?.streams ?? [])],
+    initialState: initialHostState,
+    parse: parseHostMessage,
+    receive: (s, m, ctx) => applyHostMessage(s, m, ctx, observer),
+    query: (state, query) => (query === 'summary' ? hostSummary(state) : { state }),
+  });
+
+export const host = hostEntity();

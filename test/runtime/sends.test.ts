@@ -23,13 +23,16 @@ afterEach(async () => {
   running = [];
 });
 
+type AddMessage = { type: 'add'; n: number };
+
 /** Forwards each number to `sink/<n mod 3>`; crashes once, after sending, on every multiple of 7. */
 const crashedOnce = new Set<number>();
 const relay = defineEntity<{ forwarded: number }, { type: 'relay'; n: number; to?: string }>({
   kind: 'relay',
   initialState: () => ({ forwarded: 0 }),
   receive: (s, m, ctx) => {
-    ctx.send(m.to ?? 'sink', `s-${m.n % 3}`, { type: 'add', n: m.n });
+    const add: AddMessage = { type: 'add', n: m.n };
+    ctx.send(m.to ?? 'sink', `s-${m.n % 3}`, add);
     if (m.n % 7 === 0 && !crashedOnce.has(m.n)) {
       crashedOnce.add(m.n);
       throw new Error(`crash after sending ${m.n}`);
@@ -66,12 +69,12 @@ describe.each(Object.keys(modes) as (keyof typeof modes)[])('ctx.send (%s mailbo
   it('delivers every sent message exactly once, crashes after sending included', async () => {
     crashedOnce.clear();
     const rt = createRuntime(modes[name]());
-    rt.register(relay);
+    const relays = rt.register(relay);
     rt.register(sink);
     running.push(rt);
     await rt.start();
     const N = 60;
-    for (let n = 1; n <= N; n++) await rt.send('relay', `r-${n % 4}`, { type: 'relay', n });
+    for (let n = 1; n <= N; n++) await relays.send(`r-${n % 4}`, { type: 'relay', n });
     const expected = [0, 1, 2].map((k) => {
       const ns = Array.from({ length: N }, (_, i) => i + 1).filter((n) => n % 3 === k);
       return { total: ns.reduce((a, b) => a + b, 0), count: ns.length };
@@ -88,19 +91,19 @@ describe.each(Object.keys(modes) as (keyof typeof modes)[])('ctx.send (%s mailbo
     // A little longer, so that a duplicate would have arrived.
     await new Promise((r) => setTimeout(r, 300));
     for (const k of [0, 1, 2]) expect((await rt.entityState('sink', `s-${k}`)).state).toEqual(expected[k]);
-    const relays = await Promise.all([0, 1, 2, 3].map((k) => rt.entityState('relay', `r-${k}`)));
-    expect(relays.reduce((n, r) => n + (r.state as { forwarded: number }).forwarded, 0)).toBe(N);
+    const forwarded = await Promise.all([0, 1, 2, 3].map((k) => relays.state(`r-${k}`)));
+    expect(forwarded.reduce((n, r) => n + r.state.forwarded, 0)).toBe(N);
     expect(crashedOnce.size).toBe(8);
   }, 60_000);
 
   it('treats a send to an unknown kind or with a bad message as a crash of the sender', async () => {
     const rt = createRuntime({ ...modes[name](), deadLetter: { maxAttempts: 2 } });
-    rt.register(relay);
-    rt.register(sink);
+    const relays = rt.register(relay);
+    const sinks = rt.register(sink);
     running.push(rt);
     await rt.start();
-    await rt.send('relay', 'bad', { type: 'relay', n: 1, to: 'nowhere' });
-    await rt.send('relay', 'bad', { type: 'relay', n: 2 });
+    await relays.send('bad', { type: 'relay', n: 1, to: 'nowhere' });
+    await relays.send('bad', { type: 'relay', n: 2 });
     await waitFor(
       'the bad send to be dead-lettered',
       async () => (await rt.deadLetters('relay')).length === 1,
@@ -112,7 +115,7 @@ describe.each(Object.keys(modes) as (keyof typeof modes)[])('ctx.send (%s mailbo
     expect(letter!.error).toContain("no entity kind 'nowhere' is registered to send to");
     await waitFor(
       'the good send after it',
-      async () => (await rt.entityState('sink', 's-2')).state.count === 1,
+      async () => (await sinks.state('s-2')).state.count === 1,
       30_000,
       50,
     );
