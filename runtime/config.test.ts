@@ -21,6 +21,9 @@ describe('parseConfig', () => {
       },
       hosts: false,
       http: { host: '127.0.0.1', port: 7070 },
+      alerts: false,
+      auth: { tokens: [] },
+      feed: { replayMax: 1_000, bufferBytes: 1_048_576 },
     });
   });
 

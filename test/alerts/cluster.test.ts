@@ -5,7 +5,8 @@
  * checks every body against the Alertmanager v4 field list and the HMAC signature, and dedupes by
  * idempotency key.
  *
- * A CPU spike on 3 of the 50 hosts fires exactly 3 host alerts. The receiver's first delivery is held
+ * Pushed samples of other hosts, through both nodes, stay below the threshold. A CPU spike on 3 of the
+ * 50 polled hosts fires exactly 3 host alerts. The receiver's first delivery is held
  * unanswered and the node running `receiver/hook` is SIGKILLed while it waits: the survivor takes the
  * receiver over from its snapshot and delivers again with the same idempotency key. The rule is then
  * edited in etcd while firing (no new notification), and deleted (its alerts resolve). The server
@@ -137,6 +138,14 @@ describe('alerting in a cluster', () => {
       40_000,
       200,
     );
+    // Pushed hosts beside the polled ones, through both nodes: below the threshold, they fire nothing.
+    for (const [i, n] of nodes.entries()) {
+      const res = await fetch(`${n.url}/write?precision=ms`, {
+        method: 'POST',
+        body: `cpu,host=p-${i} busy=50 ${Date.now()}\ncpu,host=p-${i + 2} busy=85 ${Date.now()}\n`,
+      });
+      expect(res.status).toBe(204);
+    }
     await sleep(2_000);
     expect(hook.all()).toEqual([]);
 

@@ -27,7 +27,7 @@ let agents: SimulatedAgents;
 let infra: WebhookServer;
 let owners: WebhookServer;
 let node: AlertingNode;
-const feed: { type: string; event?: Record<string, unknown> }[] = [];
+const feed: { type: string; event?: Record<string, unknown>; receivedAt: number }[] = [];
 let ws: WebSocket;
 
 const ids = Array.from({ length: HOSTS }, (_, i) => `pay-${i}`);
@@ -109,7 +109,7 @@ beforeAll(async () => {
   ws = new WebSocket(`${node.http.url.replace('http', 'ws')}/api/v1/events/stream`, {
     headers: { authorization: `Bearer ${READ_TOKEN}` },
   });
-  ws.on('message', (data) => feed.push(JSON.parse(data.toString())));
+  ws.on('message', (data) => feed.push({ ...JSON.parse(data.toString()), receivedAt: Date.now() }));
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);
@@ -166,6 +166,11 @@ describe('alerting end to end (embedded, simulated SNMP agents, real webhooks)',
     );
     const seen = feed.filter((f) => f.type === 'event').map((f) => f.event!);
     expect(seen.map((e) => `${e.status} ${e.host}`).sort()).toEqual(spiking.map((h) => `firing ${h}`));
+    // Within the latency target, counted from the poll that carried the sample (its send time, `at`)
+    // to the frame's arrival: the benchmark (alert-latency) measures the 50 ms embedded p99; on a
+    // shared CI machine this allows the 500 ms of the Kafka target.
+    for (const f of feed.filter((x) => x.type === 'event'))
+      expect(f.receivedAt - (f.event!.at as number)).toBeLessThan(500);
   }, 60_000);
 
   it('does not flap while the value stays between the clear level and the threshold', async () => {
