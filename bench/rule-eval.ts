@@ -12,12 +12,25 @@
  * Peer, in the same run: the floor — the same samples compared against the same rules by a plain loop
  * (metric lookup, selector match, threshold comparison; no state, no events). The ratio says what the
  * alert state machine, series keys and copy-on-write state cost on top of the comparisons themselves.
+ *
+ * Then the whole node: an embedded runtime (8 shards, journal in a temp dir) with `hostMetrics()` and
+ * the alerting extension's host observer, the same 1,000 rules in its config source, and the same
+ * records sent as pushes straight into the host mailboxes (no HTTP); samples/s counted when their
+ * checkpoints landed (`onOutput('metrics')`), against the same node without rules in the same run.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hostMetrics } from '../actors/host/host-metrics.ts';
+import type { HostPushed } from '../actors/host/messages.ts';
+import { alerting } from '../actors/rule/alerting.ts';
 import { buildRuleIndex, evaluateHostRules, type HostSample } from '../actors/rule/evaluate.ts';
 import { compare } from '../actors/rule/machine.ts';
 import { parseRule } from '../actors/rule/schema.ts';
 import { matchesTags } from '../actors/rule/selector.ts';
 import type { HostRuleState, Rule } from '../actors/rule/types.ts';
+import { MemoryConfigSource } from '../runtime/memory-config.ts';
+import { createRuntime } from '../runtime/runtime.ts';
 import {
   type Benchmark,
   type BenchOptions,
@@ -36,22 +49,25 @@ const RULES = 1_000;
 const POLLS = 5;
 const INTERVAL = 60_000;
 
-const rules = (): Rule[] =>
-  Array.from({ length: RULES }, (_, i) => {
-    const metric = `m.${i % METRICS}`;
-    const selector = i % 10 === 0 ? `${metric}{disk!="/boot"}` : metric;
-    const threshold = 80 + (i % 20);
-    return parseRule(
-      `r-${i}`,
-      JSON.stringify({
+/** The rule documents, by id. */
+const ruleTexts = (): Record<string, string> =>
+  Object.fromEntries(
+    Array.from({ length: RULES }, (_, i) => {
+      const metric = `m.${i % METRICS}`;
+      const selector = i % 10 === 0 ? `${metric}{disk!="/boot"}` : metric;
+      const threshold = 80 + (i % 20);
+      const doc = {
         metric: selector,
         condition: `> ${threshold}`,
         clear: threshold - 5,
         for: '2m',
         severity: 1 + (i % 5),
-      }),
-    );
-  });
+      };
+      return [`r-${i}`, JSON.stringify(doc)];
+    }),
+  );
+
+const rules = (): Rule[] => Object.entries(ruleTexts()).map(([id, text]) => parseRule(id, text));
 
 /** Deterministic values: mostly 0-80, 0.5 % of them (the same series from poll to poll) 80-100. */
 const sampleValue = (host: number, metric: number, poll: number): number => {
@@ -69,6 +85,41 @@ const pollRecords = (poll: number) =>
     }));
     return { host: `host-${h}`, service: 'bench', labels: {}, samples };
   });
+
+/** Samples/s one embedded node applies (checkpoints landed) for the pushes of `polls`, with or without rules. */
+const nodeRate = async (polls: ReturnType<typeof pollRecords>[], withRules: boolean): Promise<number> => {
+  const dir = mkdtempSync(join(tmpdir(), 'argus-bench-rules-'));
+  const configSource = new MemoryConfigSource(withRules ? { rules: ruleTexts() } : {});
+  const rt = createRuntime({ mode: 'embedded', dataDir: dir, shards: 8, http: false }, { configSource });
+  const alerts = alerting({ tickMs: 1_000 });
+  if (withRules) rt.use(alerts);
+  rt.use(hostMetrics({ historyPoints: 0, ...(withRules ? { observer: alerts.observer } : {}) }));
+  let applied = 0;
+  rt.onOutput('metrics', (outputs) => {
+    for (const o of outputs) applied += (o.value as { samples: unknown[] }).samples.length;
+  });
+  await rt.start();
+  try {
+    const total = polls.length * HOSTS * METRICS;
+    const t = performance.now();
+    for (const poll of polls) {
+      const sends: Promise<void>[] = [];
+      for (const record of poll) {
+        const message: HostPushed = {
+          type: 'host.pushed',
+          points: record.samples.map((x) => ({ metric: x.metric, tags: x.tags, ts: x.ts, value: x.value })),
+        };
+        sends.push(rt.send('host', record.host, message));
+      }
+      await Promise.all(sends);
+    }
+    while (applied < total) await new Promise((r) => setTimeout(r, 5));
+    return total / ((performance.now() - t) / 1000);
+  } finally {
+    await rt.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
 
 export const benchmark: Benchmark = {
   name: 'rule-eval',
@@ -119,15 +170,33 @@ export const benchmark: Benchmark = {
       samples.add('floor_samples_per_s', peer);
       samples.add('ratio', argus / peer);
     }
-    const figures: Figures = {
-      samples_per_s: tidy(samples.median('samples_per_s')),
-      floor_samples_per_s: tidy(samples.median('floor_samples_per_s')),
-      ratio: tidy(samples.median('ratio')),
-    };
+    for (let round = 0; round < Math.min(3, options.rounds); round++) {
+      const plain = await nodeRate(polls, false);
+      const ruled = await nodeRate(polls, true);
+      log(
+        `node round ${round + 1}: with 1,000 rules ${fmt(ruled)} samples/s, without rules ${fmt(plain)} samples/s, ratio ${fmt(ruled / plain)}`,
+      );
+      samples.add('node_samples_per_s', ruled);
+      samples.add('node_without_rules_samples_per_s', plain);
+      samples.add('node_ratio', ruled / plain);
+    }
+    const figures: Figures = Object.fromEntries(
+      [
+        'samples_per_s',
+        'floor_samples_per_s',
+        'ratio',
+        'node_samples_per_s',
+        'node_without_rules_samples_per_s',
+        'node_ratio',
+      ].map((n) => [n, tidy(samples.median(n))]),
+    );
     log();
     log(`samples_per_s        ${withRuns(samples.of('samples_per_s'))}`);
     log(`floor_samples_per_s  ${withRuns(samples.of('floor_samples_per_s'))}`);
     log(`ratio                ${withRuns(samples.of('ratio'))}`);
+    log(`node_samples_per_s   ${withRuns(samples.of('node_samples_per_s'))}`);
+    log(`node_without_rules   ${withRuns(samples.of('node_without_rules_samples_per_s'))}`);
+    log(`node_ratio           ${withRuns(samples.of('node_ratio'))}`);
     log('target: >= 200,000 samples/s on 2 cores');
     return figures;
   },
