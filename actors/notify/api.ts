@@ -22,10 +22,19 @@
  * takes — it never throws — with a JSON `{ error }` naming the problem.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readBody } from '../../runtime/body.ts';
 import { realClock } from '../../runtime/clock.ts';
 import { describeError, isArgusError } from '../../runtime/errors.ts';
 import type { HttpRoute } from '../../runtime/http.ts';
+import {
+  failure as failureOf,
+  problem,
+  Refusal,
+  type Reply,
+  readDocumentText,
+  readText,
+  reply,
+  writeJson,
+} from '../../runtime/json-api.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { type NotifyConfig, RECEIVERS_SECTION, ROUTES_KEY, ROUTES_SECTION } from './config.ts';
 import { ID, isPlainObject, show } from './document.ts';
@@ -34,72 +43,15 @@ import { RECEIVER_KIND } from './receiver.ts';
 import { silenceState } from './silences.ts';
 import type { ReceiverConfig, ReceiverMessage, Route, Silence } from './types.ts';
 
-const MAX_BODY = 1 << 20;
 const PREFIX = '/api/v1/';
 export const REDACTED = '***';
+
+const failure = (e: unknown): Reply => failureOf(e, ['ARGUS_ERR_INVALID_CONFIG']);
 
 /** Header names whose values are credentials: shown as "***" like the secret. */
 const CREDENTIAL_HEADER = /authorization|cookie|token|secret|password|api[-_]?key/i;
 
 type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
-
-interface Reply {
-  readonly status: number;
-  readonly body: unknown;
-  readonly headers?: Readonly<Record<string, string>>;
-}
-
-const reply = (status: number, body: unknown): Reply => ({ status, body });
-const problem = (status: number, error: string): Reply => ({ status, body: { error } });
-
-const writeJson = (res: ServerResponse, r: Reply): void => {
-  const text = JSON.stringify(r.body);
-  res.writeHead(r.status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    ...r.headers,
-  });
-  res.end(text);
-};
-
-/** A thrown error as a reply: bad documents are 400 with their problems; the rest by code. */
-const failure = (e: unknown): Reply => {
-  const { message } = describeError(e);
-  if (isArgusError(e, 'ARGUS_ERR_INVALID_CONFIG')) {
-    const problems = Array.isArray(e.detail.problems) ? e.detail.problems : [];
-    return reply(400, { error: message, problems });
-  }
-  if (isArgusError(e, 'ARGUS_ERR_INVALID_KEY') || isArgusError(e, 'ARGUS_ERR_INVALID_MESSAGE'))
-    return problem(400, message);
-  if (isArgusError(e, 'ARGUS_ERR_NOT_STARTED') || isArgusError(e, 'ARGUS_ERR_UNREACHABLE'))
-    return problem(503, message);
-  return problem(500, message);
-};
-
-/** A request that cannot be served as sent: answered `status` with `{ error: message }`. */
-class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const readText = async (req: IncomingMessage): Promise<string> => {
-  try {
-    return (await readBody(req, MAX_BODY)).toString('utf8');
-  } catch (e) {
-    throw new Refusal(413, `body refused: ${describeError(e).message}`);
-  }
-};
-
-/** The document in the body; an empty body is refused here with what was expected. */
-const readDocumentText = async (req: IncomingMessage, what: string): Promise<string> => {
-  const text = await readText(req);
-  if (text.trim() === '') throw new Refusal(400, `body is empty: send ${what} as YAML or JSON`);
-  return text;
-};
 
 /** The body of replay/discard: empty (every dead letter), or `{ "id": "<notification id>" }`. */
 const readNotificationId = async (req: IncomingMessage): Promise<string | undefined> => {
@@ -357,7 +309,7 @@ const answer = async (
   try {
     return await handler({ config, runtime, now, req });
   } catch (e) {
-    return e instanceof Refusal ? problem(e.status, e.message) : failure(e);
+    return failure(e);
   }
 };
 

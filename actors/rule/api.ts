@@ -17,71 +17,24 @@
  * alerts are not touched.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readBody } from '../../runtime/body.ts';
-import { describeError, isArgusError } from '../../runtime/errors.ts';
 import type { HttpRoute } from '../../runtime/http.ts';
+import {
+  failure as failureOf,
+  problem,
+  type Reply,
+  readDocumentText,
+  reply,
+  writeJson,
+} from '../../runtime/json-api.ts';
 import { formatDuration } from '../notify/document.ts';
 import type { RuleSet } from './rules.ts';
 import { isRuleId, show } from './schema.ts';
 import { formatSelector } from './selector.ts';
 import type { Aggregate, Labels, NoDataPolicy, Operator, Rule, Scope, Severity } from './types.ts';
 
-const MAX_BODY = 1 << 20;
 const PREFIX = '/api/v1/rules';
 
 const NOT_RUNNING = 'rules are not running yet (the alerting extension has not started)';
-
-interface Reply {
-  readonly status: number;
-  readonly body: unknown;
-  readonly headers?: Readonly<Record<string, string>>;
-}
-
-const reply = (status: number, body: unknown): Reply => ({ status, body });
-const problem = (status: number, error: string): Reply => ({ status, body: { error } });
-
-const writeJson = (res: ServerResponse, r: Reply): void => {
-  const text = JSON.stringify(r.body);
-  res.writeHead(r.status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    ...r.headers,
-  });
-  res.end(text);
-};
-
-const failure = (e: unknown): Reply => {
-  const { message } = describeError(e);
-  if (isArgusError(e, 'ARGUS_ERR_INVALID_RULE')) {
-    const problems = Array.isArray(e.detail.problems) ? e.detail.problems : [];
-    return reply(400, { error: message, problems });
-  }
-  if (isArgusError(e, 'ARGUS_ERR_NOT_STARTED') || isArgusError(e, 'ARGUS_ERR_UNREACHABLE'))
-    return problem(503, message);
-  return problem(500, message);
-};
-
-/** A request that cannot be served as sent: answered `status` with `{ error: message }`. */
-class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** The body as text; an empty one is refused with what was expected. */
-const readDocumentText = async (req: IncomingMessage, what: string): Promise<string> => {
-  let text: string;
-  try {
-    text = (await readBody(req, MAX_BODY)).toString('utf8');
-  } catch (e) {
-    throw new Refusal(413, `body refused: ${describeError(e).message}`);
-  }
-  if (text.trim() === '') throw new Refusal(400, `body is empty: send ${what} as YAML or JSON`);
-  return text;
-};
 
 /** A rule as the document format writes it (schema.ts), canonical. */
 export interface RuleDocument {
@@ -243,9 +196,11 @@ const answer = async (
   try {
     return await handler(rules, req);
   } catch (e) {
-    return e instanceof Refusal ? problem(e.status, e.message) : failure(e);
+    return failure(e);
   }
 };
+
+const failure = (e: unknown): Reply => failureOf(e, ['ARGUS_ERR_INVALID_RULE']);
 
 export const ruleApi =
   (rules: () => RuleSet | undefined): HttpRoute =>
