@@ -23,7 +23,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { realClock } from '../../runtime/clock.ts';
-import { describeError, isArgusError } from '../../runtime/errors.ts';
+import { describeError } from '../../runtime/errors.ts';
 import type { HttpRoute } from '../../runtime/http.ts';
 import {
   failure as failureOf,
