@@ -13,13 +13,13 @@
  * sees exactly one firing and one resolved notification per alert; wire duplicates only with the same
  * key.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EtcdConfigSource } from '../../cluster/etcd-config.ts';
 import { shardOf } from '../../runtime/envelope.ts';
-import { type ChildNode, killIfRunning, startMainNode } from '../helpers/child.ts';
+import { killIfRunning, type MainNode, startClusterNode } from '../helpers/child.ts';
 import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
 import { type SimulatedAgents, startSimulatedAgents } from '../helpers/snmp-agents.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
@@ -37,31 +37,21 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Node {
-  readonly id: string;
-  readonly child: ChildNode;
-  readonly url: string;
-}
+type Node = MainNode;
 
-const startNode = async (id: string, prefix: string): Promise<Node> => {
-  const file = join(dir, `${id}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      nodeId: id,
-      mode: 'kafka',
+const startNode = (id: string, prefix: string): Promise<Node> =>
+  startClusterNode(
+    {
+      id,
+      prefix,
       shards: SHARDS,
-      kafka: { brokers: kafkaBrokers(), topicPrefix: prefix },
-      cluster: { etcd: { endpoints: etcdEndpoints() }, leaseTtlS: 2, fenceMarginMs: 500, settleMs: 100 },
-      hosts: { inventory: { config: true }, cycleMs: 500 },
-      alerts: { tickMs: 100 },
-    }),
+      dir,
+      brokers: kafkaBrokers(),
+      etcd: etcdEndpoints(),
+      extra: { alerts: { tickMs: 100 } },
+    },
+    (node) => cleanups.push(() => killIfRunning(node)),
   );
-  const { node: child, url } = await startMainNode({ ARGUS_CONFIG: file }, (node) =>
-    cleanups.push(() => killIfRunning(node)),
-  );
-  return { id, child, url };
-};
 
 const running = async (node: Node, kind: string): Promise<number[]> =>
   (

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -82,4 +84,45 @@ export const startMainNode = async (
 /** Kills the node unless it has exited already. */
 export const killIfRunning = async (node: ChildNode): Promise<void> => {
   if (node.proc.exitCode === null && node.proc.signalCode === null) await node.kill9();
+};
+
+/** A cluster node as the multi-process tests run it: its id, process and HTTP URL. */
+export interface MainNode {
+  readonly id: string;
+  readonly child: ChildNode;
+  readonly url: string;
+}
+
+/**
+ * `runtime/main.ts` as one node of a test cluster: Kafka mailboxes under `prefix`, etcd placement with
+ * fast failover (lease 2 s), host metrics from the etcd inventory, plus `extra` config; its config file
+ * goes in `dir`, and `track` gets the node so the test can make sure it is gone at the end.
+ */
+export const startClusterNode = async (
+  options: {
+    readonly id: string;
+    readonly prefix: string;
+    readonly shards: number;
+    readonly dir: string;
+    readonly brokers: readonly string[];
+    readonly etcd: readonly string[];
+    readonly extra?: Readonly<Record<string, unknown>>;
+  },
+  track: (node: ChildNode) => void,
+): Promise<MainNode> => {
+  const file = join(options.dir, `${options.id}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      nodeId: options.id,
+      mode: 'kafka',
+      shards: options.shards,
+      kafka: { brokers: options.brokers, topicPrefix: options.prefix },
+      cluster: { etcd: { endpoints: options.etcd }, leaseTtlS: 2, fenceMarginMs: 500, settleMs: 100 },
+      hosts: { inventory: { config: true }, cycleMs: 500 },
+      ...options.extra,
+    }),
+  );
+  const { node: child, url } = await startMainNode({ ARGUS_CONFIG: file }, track);
+  return { id: options.id, child, url };
 };

@@ -5,7 +5,7 @@
  * hosts are polled by the survivor, whose first poll of each already has its counter rate (the host's
  * snapshot came through Kafka's state topic).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { MetricsRecord } from '../../actors/host/host.ts';
 import { EtcdConfigSource } from '../../cluster/etcd-config.ts';
 import { shardOf } from '../../runtime/envelope.ts';
-import { type ChildNode, killIfRunning, startMainNode } from '../helpers/child.ts';
+import { killIfRunning, type MainNode, startClusterNode } from '../helpers/child.ts';
 import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
 import { type SimulatedAgents, startSimulatedAgents } from '../helpers/snmp-agents.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
@@ -32,30 +32,13 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Node {
-  readonly id: string;
-  readonly child: ChildNode;
-  readonly url: string;
-}
+type Node = MainNode;
 
-const startNode = async (id: string, prefix: string): Promise<Node> => {
-  const file = join(dir, `${id}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      nodeId: id,
-      mode: 'kafka',
-      shards: SHARDS,
-      kafka: { brokers: kafkaBrokers(), topicPrefix: prefix },
-      cluster: { etcd: { endpoints: etcdEndpoints() }, leaseTtlS: 2, fenceMarginMs: 500, settleMs: 100 },
-      hosts: { inventory: { config: true }, cycleMs: 500 },
-    }),
+const startNode = (id: string, prefix: string): Promise<Node> =>
+  startClusterNode(
+    { id, prefix, shards: SHARDS, dir, brokers: kafkaBrokers(), etcd: etcdEndpoints() },
+    (node) => cleanups.push(() => killIfRunning(node)),
   );
-  const { node: child, url } = await startMainNode({ ARGUS_CONFIG: file }, (node) =>
-    cleanups.push(() => killIfRunning(node)),
-  );
-  return { id, child, url };
-};
 
 const get = async <T>(url: string): Promise<T> => (await (await fetch(url)).json()) as T;
 
