@@ -2,9 +2,10 @@
  * `npm start`: one node in embedded mode (LMDB journal in ./data), the counter kind registered as a
  * demo, host metrics (by default a built-in SNMP agent on a loopback port serving this machine's
  * figures, polled as host `localhost`; push ingest on the same endpoint), an HTTP endpoint on
- * 127.0.0.1:7070 with the live event feed (WebSocket `/api/v1/events/stream`, `auth.tokens`), and a
- * clean stop on SIGINT/SIGTERM (feed clients are closed with 1001, in-flight batches finish, their
- * snapshots are written and committed, actors stop, the journal closes).
+ * 127.0.0.1:7070 with the live event feed (WebSocket `/api/v1/events/stream`, `auth.tokens`) and the
+ * self-metrics (`GET /metrics`, Prometheus format), and a clean stop on SIGINT/SIGTERM (feed clients
+ * are closed with 1001, in-flight batches finish, their snapshots are written and committed, actors
+ * stop, the journal closes).
  *
  * Configuration: a JSON file named by ARGUS_CONFIG (docs/CONFIGURATION.md); ARGUS_PORT and
  * ARGUS_DATA_DIR override the port and data folder.
@@ -18,6 +19,7 @@ import { describeError } from './errors.ts';
 import { eventFeed } from './feed/feed.ts';
 import { startHttp } from './http.ts';
 import { MemoryConfigSource } from './memory-config.ts';
+import { selfMetrics } from './metrics.ts';
 import { createRuntime } from './runtime.ts';
 
 const fail = (message: string): never => {
@@ -70,7 +72,11 @@ const main = async () => {
     // Alerting first: the host kind it observes is registered by host metrics after it.
     if (alerts) runtime.use(alerts.extension);
     if (hosts) runtime.use(hosts.extension);
-    if (config.http) runtime.use(eventFeed());
+    if (config.http) {
+      runtime.use(eventFeed());
+      // `GET /metrics`, with the host poller's latencies when host metrics run.
+      runtime.use(selfMetrics(hosts ? { pollLatency: hosts.extension } : {}));
+    }
   } catch (e) {
     return fail(describeError(e).message);
   }

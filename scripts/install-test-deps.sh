@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the integration tests run against (DESIGN.md, "Real services in tests"):
 #   - etcd from Debian's etcd-server (and etcdctl from etcd-client, handy by hand);
+#   - Debian's snmpd, snmp, influxdb and prometheus (host metrics, ingest, self-metrics);
 #   - Apache Kafka's broker jars from Maven Central, into a cache folder, through scripts/kafka/pom.xml.
 # Idempotent: what is already there is left alone, so a second run costs about a second.
 # Java 17 and Maven come with the machine; the script checks for them and says so if they are missing.
@@ -62,6 +63,31 @@ install_debian_tools() {
   command -v influxd >/dev/null 2>&1 || die "influxdb installed but no influxd on PATH"
 }
 
+# Debian's prometheus: the self-metrics test starts its own on loopback (scripts/services/prometheus.ts).
+# The package enables a system Prometheus on 0.0.0.0:9090 (and starts it where services may start):
+# it is stopped and disabled, so nothing of it listens beyond loopback. No recommends: they would add
+# prometheus-node-exporter, another daemon on 0.0.0.0.
+install_prometheus() {
+  if command -v prometheus >/dev/null 2>&1; then
+    say "prometheus: present ($(prometheus --version 2>&1 | head -1)), nothing to do"
+    return
+  fi
+  say "prometheus: missing, installing Debian's prometheus"
+  as_root apt-get update -q || die "apt-get update failed"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus ||
+    die "apt-get install prometheus failed"
+  command -v prometheus >/dev/null 2>&1 || die "prometheus installed but not on PATH"
+  if [ -d /run/systemd/system ]; then
+    as_root systemctl stop prometheus.service || true
+  elif [ -x /etc/init.d/prometheus ]; then
+    as_root /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+  fi
+  if command -v systemctl >/dev/null 2>&1; then
+    as_root systemctl disable prometheus.service >/dev/null 2>&1 || say "prometheus: could not disable the system service"
+  fi
+  say "prometheus: installed ($(prometheus --version 2>&1 | head -1)), system service stopped and disabled"
+}
+
 check_java() {
   command -v java >/dev/null 2>&1 || die "java not found: Kafka needs Java 17 (Debian: openjdk-17-jre-headless)"
   command -v mvn >/dev/null 2>&1 || die "mvn not found: needed to fetch Kafka's jars (Debian: maven)"
@@ -85,6 +111,7 @@ install_kafka() {
 
 install_etcd
 install_debian_tools
+install_prometheus
 check_java
 install_kafka
 say "done"

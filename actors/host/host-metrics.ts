@@ -87,6 +87,7 @@ export class HostMetrics implements RuntimeExtension {
   private status: InventoryStatus;
   private readonly clock: Clock;
   private agent: LocalAgent | undefined;
+  private latencyObservers: ((ms: number) => void)[] = [];
 
   constructor(private readonly options: HostMetricsOptions = {}) {
     this.clock = options.clock ?? realClock;
@@ -148,6 +149,16 @@ export class HostMetrics implements RuntimeExtension {
       ...(this.options.concurrency ? { concurrency: this.options.concurrency } : {}),
       ...(this.options.jitterMs !== undefined ? { jitterMs: this.options.jitterMs } : {}),
       ...(this.options.lateAfterMs !== undefined ? { lateAfterMs: this.options.lateAfterMs } : {}),
+      // An observer that throws must not cost the poll its result (it runs inside the poll's chain).
+      onLatency: (ms) => {
+        for (const o of this.latencyObservers) {
+          try {
+            o(ms);
+          } catch (e) {
+            warn(`a poll latency observer failed: ${describeError(e).message}`);
+          }
+        }
+      },
       warn,
     });
     this.poller.start();
@@ -237,6 +248,18 @@ export class HostMetrics implements RuntimeExtension {
 
   pollerStats(): PollerStats | undefined {
     return this.poller?.stats();
+  }
+
+  /**
+   * Observes the latency (ms) of every poll this node finishes, from now until the unsubscribe it
+   * returns is called (the self-metrics histogram, runtime/metrics.ts). `pollerStats()` keeps only
+   * quantiles of a window; a histogram needs each poll.
+   */
+  onPollLatency(observer: (ms: number) => void): () => void {
+    this.latencyObservers = [...this.latencyObservers, observer];
+    return () => {
+      this.latencyObservers = this.latencyObservers.filter((o) => o !== observer);
+    };
   }
 
   /** The hosts this node polls now. */

@@ -41,6 +41,8 @@ export interface HostPollerOptions {
   readonly jitterMs?: number;
   /** A poll that starts this much after its slot counts as late (default 5,000 ms). */
   readonly lateAfterMs?: number;
+  /** Sees the latency of every finished poll, ms (the node's self-metrics histogram). */
+  readonly onLatency?: (ms: number) => void;
   readonly warn?: (message: string) => void;
 }
 
@@ -255,6 +257,7 @@ export class HostPoller {
   private recordLatency(ms: number): void {
     this.latencies[this.latencyCount % LATENCY_WINDOW] = ms;
     this.latencyCount++;
+    this.options.onLatency?.(ms);
   }
 
   private send(id: string, message: HostMessage): Promise<void> {

@@ -79,7 +79,8 @@ describe('npm start', () => {
           summary: { status: string; polls: number };
           latest: { metric: string; value: number }[];
         };
-        return r.summary.polls >= 1 && r;
+        // The summary is the entity's state; `latest` fills in when the poll's checkpoint lands: wait for both.
+        return r.summary.polls >= 1 && r.latest.some((s) => s.metric === 'mem.total') && r;
       },
       20_000,
       200,
