@@ -22,22 +22,13 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ArgusError } from '../../runtime/errors.ts';
+import { formatPath, type Path, Problems, show } from '../../runtime/problems.ts';
 import { DEFAULT_METRIC_SET } from './default-metricset.ts';
 import type { DerivedMetric, MetricSet, MetricType, ScalarMetric, TableMetric } from './types.ts';
 
 const NAME = /^[a-zA-Z_][a-zA-Z0-9_.]*$/;
 const STATE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const OID = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$/;
-
-/** A value as people write it: strings quoted, the rest as JSON. */
-const show = (v: unknown): string => {
-  if (typeof v === 'string') return `'${v}'`;
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return Object.prototype.toString.call(v);
-  }
-};
 
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, {
@@ -114,40 +105,6 @@ const docSchema = z.strictObject({
   tables: z.array(z.unknown()).default([]),
   derived: z.array(z.unknown()).default([]),
 });
-
-type Path = readonly (string | number)[];
-
-const formatPath = (path: Path): string =>
-  path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '') ||
-  '(root)';
-
-/** Messages for issues no schema above words itself. */
-const issueMessage = (iss: { code: string; input?: unknown; expected?: unknown; keys?: unknown }) => {
-  switch (iss.code) {
-    case 'invalid_type':
-      return iss.input === undefined
-        ? 'is required'
-        : `must be ${String(iss.expected)}, got ${show(iss.input)}`;
-    case 'unrecognized_keys':
-      return `unknown field(s) ${(Array.isArray(iss.keys) ? iss.keys : []).map(show).join(', ')}`;
-    default:
-      return undefined;
-  }
-};
-
-class Problems {
-  readonly list: string[] = [];
-  add(path: Path, message: string) {
-    this.list.push(`${formatPath(path)}: ${message}`);
-  }
-  /** Parses one part; its issues are recorded under `at`. */
-  parse<T>(schema: z.ZodType<T>, value: unknown, at: Path): T | undefined {
-    const r = schema.safeParse(value, { error: issueMessage });
-    if (r.success) return r.data;
-    for (const i of r.error.issues) this.add([...at, ...(i.path as Path)], i.message);
-    return undefined;
-  }
-}
 
 /** An entry of the resolved set with where it came from, for errors. */
 interface Placed<T> {

@@ -18,6 +18,7 @@
  *   rule. Labels of a service series: alertname, severity, service and the rule labels — no host.
  */
 import { alertEvent, alertLabels } from './fingerprint.ts';
+import { seenMark } from './host-state.ts';
 import { endSeries, seriesAfterEdit, stepSeries } from './machine.ts';
 import type { AlertEvent, Rule, SeriesAlert, ServicePartial } from './types.ts';
 
@@ -97,17 +98,7 @@ const withSeries = (s: ServiceState, series: SeriesAlert | undefined): ServiceSt
 const lastSeen = (s: ServiceState): SeriesAlert | undefined => {
   let at = Number.NEGATIVE_INFINITY;
   for (const p of Object.values(s.hosts)) if (p.ts > at) at = p.ts;
-  if (at === Number.NEGATIVE_INFINITY) return undefined;
-  return {
-    phase: 'inactive',
-    seq: 0,
-    activeSince: 0,
-    firedAt: 0,
-    lastActiveAt: 0,
-    lastSeenAt: at,
-    value: null,
-    noData: false,
-  };
+  return at === Number.NEGATIVE_INFINITY ? undefined : seenMark(at);
 };
 
 /** Steps one service series and records its event. */
