@@ -55,10 +55,12 @@ describe('cluster: a frozen node (zombie)', () => {
     } finally {
       node.proc.kill('SIGCONT');
     }
-    const thawedAt = Date.now();
+    // The zombie emits nothing while stopped, so every event of its stamped after the freeze comes from
+    // after the thaw. (Stamping the thaw in this process instead raced the zombie: on another core it can
+    // fence itself in the same instant SIGCONT lands, before this process reads its clock.)
     await waitFor(
       'the zombie to rejoin',
-      () => cluster.clusterEvents(zombie).some((e) => e.event === 'rejoined' && e.at >= thawedAt),
+      () => cluster.clusterEvents(zombie).some((e) => e.event === 'rejoined' && e.at >= frozenAt),
       20_000,
       50,
     );
@@ -71,7 +73,7 @@ describe('cluster: a frozen node (zombie)', () => {
     const batches = cluster.batches();
     expect(ownershipViolations(batches)).toEqual([]);
     expect(replayedOffsets(batches)).toEqual([]);
-    const zombieEvents = cluster.clusterEvents(zombie).filter((e) => e.at >= thawedAt);
+    const zombieEvents = cluster.clusterEvents(zombie).filter((e) => e.at >= frozenAt);
     expect(zombieEvents.some((e) => e.event === 'fenced')).toBe(true);
     expect(await exactStateProblems(setup, sender.sent)).toEqual([]);
     expect(node.proc.exitCode).toBe(null);
