@@ -155,12 +155,28 @@ export interface DeadLetter {
   readonly value: Uint8Array;
 }
 
+/**
+ * Which dead letter: the mailbox record it was. Unique, since a record is dead-lettered once (in the
+ * checkpoint that moves its shard past it). As text `<kind>:<partition>:<offset>` (kinds hold no ':').
+ */
+export interface DeadLetterId {
+  readonly kind: string;
+  readonly partition: number;
+  readonly offset: number;
+}
+
 export interface DeadLetterStore {
   ensure(): Promise<void>;
   /** Resolves when durable. */
   put(letters: readonly DeadLetter[]): Promise<void>;
-  /** Every dead letter stored, oldest first (optionally of one kind). */
+  /** Every dead letter stored and not discarded, oldest first (optionally of one kind). */
   list(kind?: string): Promise<DeadLetter[]>;
+  /**
+   * Discards the letters (after a replay, or because nobody wants them): `list` never returns them
+   * again, on any node. Resolves, once durable, to how many of the ids were listed before; ids not
+   * stored or already discarded are ignored.
+   */
+  discard(ids: readonly DeadLetterId[]): Promise<number>;
   close(): Promise<void>;
 }
 

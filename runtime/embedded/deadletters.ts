@@ -3,9 +3,11 @@
  * write transaction (last key + 1), so insertion order holds across processes and `list` is a forward
  * scan. Values are msgpack; every field is rebuilt explicitly on read, so what comes back is exactly the
  * DeadLetter that went in (an absent key stays `undefined`, the value is a plain Uint8Array).
- * Dead letters are rare: `list(kind)` filters a full scan rather than keeping a per-kind index.
+ * Dead letters are rare: `list(kind)` filters a full scan rather than keeping a per-kind index, and
+ * `discard` deletes the matching entries in one write transaction after such a scan. Deleting (not
+ * marking) is safe here because every node of an embedded Argus reads this one journal.
  */
-import type { DeadLetter, DeadLetterStore } from '../boundaries.ts';
+import type { DeadLetter, DeadLetterId, DeadLetterStore } from '../boundaries.ts';
 import { ArgusError } from '../errors.ts';
 import type { JournalEnv } from './env.ts';
 
@@ -58,6 +60,25 @@ export class EmbeddedDeadLetterStore implements DeadLetterStore {
     return letters;
   }
 
+  async discard(ids: readonly DeadLetterId[]): Promise<number> {
+    this.env.assertOpen('deadLetters');
+    const wanted = new Set(ids.map(idText));
+    if (wanted.size === 0) return 0;
+    const db = this.env.db.deadLetters;
+    // Scanned inside the write transaction: it holds the journal's writer lock, so a letter another
+    // process discards meanwhile is counted once, by whichever of the two commits first.
+    return this.env.write(() => {
+      const matching: number[] = [];
+      for (const { key: seq, value } of db.getRange({})) {
+        const id = storedIdText(value);
+        if (id !== undefined && wanted.has(id)) matching.push(seq);
+      }
+      // Removed after the scan: a cursor that deletes under itself is not something to rely on.
+      for (const seq of matching) db.removeSync(seq);
+      return matching.length;
+    });
+  }
+
   async close(): Promise<void> {
     if (this.env.isOpen('deadLetters')) await this.env.release('deadLetters');
   }
@@ -74,6 +95,17 @@ const toStored = (letter: DeadLetter): StoredDeadLetter => ({
   at: letter.at,
   value: letter.value,
 });
+
+const idText = ({ kind, partition, offset }: DeadLetterId): string => `${kind}:${partition}:${offset}`;
+
+/** The id of a stored entry as text, without checking the rest of it; undefined if it has none. */
+const storedIdText = (raw: unknown): string | undefined => {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const { kind, partition, offset } = raw as Record<string, unknown>;
+  if (typeof kind !== 'string' || typeof partition !== 'number' || typeof offset !== 'number')
+    return undefined;
+  return idText({ kind, partition, offset });
+};
 
 /** Checks the decoded msgpack against the stored shape; anything else is a damaged entry. */
 const fromStored = (seq: number, raw: unknown): DeadLetter => {

@@ -31,6 +31,7 @@ describe('topic names', () => {
       'prod.mailbox.rule',
       'prod.state.rule',
       'prod.deadletter',
+      'prod.deadletter.discarded',
       'prod.events',
     ]);
   });

@@ -15,6 +15,8 @@ const LEGAL = /^[a-zA-Z0-9._-]+$/;
 export const mailboxTopic = (prefix: string, kind: string): string => `${prefix}.mailbox.${kind}`;
 export const stateTopic = (prefix: string, kind: string): string => `${prefix}.state.${kind}`;
 export const deadLetterTopic = (prefix: string): string => `${prefix}.deadletter`;
+/** Discard markers of dead letters (kafka/deadletters.ts): compacted, keyed by the letter's id. */
+export const deadLetterDiscardTopic = (prefix: string): string => `${deadLetterTopic(prefix)}.discarded`;
 export const eventsTopic = (prefix: string): string => `${prefix}.events`;
 /** An output stream's topic (`argus.stream.metrics`): one per stream, never one per entity. */
 export const streamTopic = (prefix: string, stream: string): string => `${prefix}.stream.${stream}`;
@@ -28,6 +30,7 @@ export const topicNames = (
   ...kinds.flatMap((k) => [mailboxTopic(prefix, k), stateTopic(prefix, k)]),
   ...streams.map((s) => streamTopic(prefix, s)),
   deadLetterTopic(prefix),
+  deadLetterDiscardTopic(prefix),
   eventsTopic(prefix),
 ];
 
