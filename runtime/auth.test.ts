@@ -1,10 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import {
+  accessFor,
   authorize,
   bearerFromHeader,
   grants,
   hashToken,
+  principalOf,
+  setPrincipal,
   type TokenEntry,
   tokenFromProtocols,
   tokenFromQuery,
@@ -121,6 +124,57 @@ describe('reading a token', () => {
     ).toBe('from-header');
     expect(tokenOf(req({ 'sec-websocket-protocol': 'bearer.from-proto' }), url)).toBe('from-proto');
     expect(tokenOf(req({}), url)).toBe('from-query');
+  });
+});
+
+describe('accessFor', () => {
+  it.each([
+    ['GET', '/health', 'open'],
+    ['HEAD', '/health', 'open'],
+    ['GET', '/', 'open'],
+    ['GET', '/index.html', 'open'],
+    ['HEAD', '/favicon.ico', 'open'],
+    ['GET', '/assets/app.js', 'open'],
+    ['GET', '/assets/', 'read'],
+    ['POST', '/write', 'open'],
+    ['POST', '/api/v2/write', 'open'],
+    ['POST', '/api/v1/push', 'open'],
+    ['GET', '/ping', 'open'],
+    ['POST', '/query', 'open'],
+    ['POST', '/health', 'admin'],
+    ['PUT', '/write', 'admin'],
+    ['DELETE', '/assets/app.js', 'admin'],
+    ['GET', '/metrics', 'read'],
+    ['HEAD', '/metrics', 'read'],
+    ['GET', '/inspect', 'read'],
+    ['GET', '/api/v1/push', 'read'],
+    ['GET', '/api/v1/rules', 'read'],
+    ['POST', '/api/v1/rules', 'admin'],
+    ['PUT', '/api/v1/rules/x', 'admin'],
+    ['DELETE', '/api/v1/silences/x', 'admin'],
+    ['PATCH', '/api/v1/rules/x', 'admin'],
+    ['OPTIONS', '/api/v1/rules', 'admin'],
+    ['GET', '/health/', 'read'],
+    ['GET', '//health', 'read'],
+    ['GET', '/api/v1/not-written-yet', 'read'],
+    ['POST', '/entities/counter/x', 'admin'],
+  ] as const)('%s %s: %s', (method, path, expected) => {
+    expect(accessFor(method, path)).toBe(expected);
+  });
+
+  it('judges the parsed path, so dot segments cannot reach a protected route through an open one', () => {
+    for (const path of ['/assets/../api/v1/rules', '/assets/%2e%2e/api/v1/rules', '/health/../metrics'])
+      expect(accessFor('GET', new URL(path, 'http://x').pathname)).toBe('read');
+  });
+});
+
+describe('principalOf', () => {
+  it('gives the name of the token the gate let the request in with, and nothing for another request', () => {
+    const req = { headers: {} } as IncomingMessage;
+    expect(principalOf(req)).toBeUndefined();
+    setPrincipal(req, 'ops');
+    expect(principalOf(req)).toBe('ops');
+    expect(principalOf({ headers: {} } as IncomingMessage)).toBeUndefined();
   });
 });
 

@@ -1,5 +1,6 @@
 /**
- * Bearer tokens for the node's user-facing endpoints (the live feed first; the inspector later).
+ * Bearer tokens for the node's user-facing endpoints: every HTTP route of `startHttp` (the gate in
+ * http.ts, which asks `accessFor` what a request needs) and the live feed's WebSocket.
  *
  * Principles:
  * - Tokens are hashed at rest: the configuration holds the hex SHA-256 of each token (`auth.tokens`),
@@ -8,6 +9,10 @@
  * - Two scopes, closed: `read` (watch) and `admin` (change; implies read).
  * - A token is never logged and never appears in an error: errors name the token's `name` at most.
  * - No tokens configured means nobody gets in (401 saying so), not "open to all".
+ * - Closed by default: a path is open only if `accessFor` lists it (health, the web page's static files,
+ *   push ingest); everything else needs `read` to look (`GET`, `HEAD`) and `admin` to do anything else,
+ *   including routes added later.
+ * - Who asked is known to routes by the token's name (`principalOf`), for "who did it" on admin actions.
  *
  * A token may come from `Authorization: Bearer <token>`, from a `Sec-WebSocket-Protocol` entry
  * `bearer.<token>` (browsers cannot set headers on a WebSocket), or from the `access_token` query
@@ -29,6 +34,48 @@ export interface TokenEntry {
 export type Authorization =
   | { readonly ok: true; readonly name: string }
   | { readonly ok: false; readonly status: 401 | 403; readonly error: string };
+
+/**
+ * What a request needs: `'open'` (no token) or a scope. Open, because they hold no data:
+ * - `GET`/`HEAD /health` (load balancers and orchestrators probe it);
+ * - the web page's static files, `GET`/`HEAD /`, `/index.html`, `/favicon.ico`, `/assets/*` (the page asks
+ *   its user for a token and sends it with each API call);
+ * - push ingest, `POST /write`, `/api/v2/write`, `/api/v1/push`, and the InfluxDB handshake Telegraf
+ *   makes, `GET`/`HEAD /ping`, `POST /query` (runtime/ingest/http.ts): metric agents rarely can send a
+ *   bearer token, and such receivers are kept behind network ACLs — a known gap (docs/API.md).
+ * `pathname` is the parsed URL's (dot segments resolved), so `/assets/../api/v1/rules` is not open.
+ */
+export type Access = 'open' | Scope;
+
+const OPEN_TO_READ: ReadonlySet<string> = new Set(['/health', '/', '/index.html', '/favicon.ico', '/ping']);
+const OPEN_TO_POST: ReadonlySet<string> = new Set(['/write', '/api/v2/write', '/api/v1/push', '/query']);
+const ASSETS = '/assets/';
+
+export const accessFor = (method: string, pathname: string): Access => {
+  const reads = method === 'GET' || method === 'HEAD';
+  if (
+    reads &&
+    (OPEN_TO_READ.has(pathname) || (pathname.startsWith(ASSETS) && pathname.length > ASSETS.length))
+  )
+    return 'open';
+  if (method === 'POST' && OPEN_TO_POST.has(pathname)) return 'open';
+  return reads ? 'read' : 'admin';
+};
+
+// The name of the token each request was let in with, filled by the HTTP gate (http.ts). A WeakMap: it
+// goes with the request, and holds the name only, never the token.
+const principals = new WeakMap<IncomingMessage, string>();
+
+/** Records that `req` was let in with the token named `name` (the HTTP gate does; nothing else should). */
+export const setPrincipal = (req: IncomingMessage, name: string): void => {
+  principals.set(req, name);
+};
+
+/**
+ * The name (`auth.tokens[].name`) of the token `req` was let in with — "who did it" for admin actions;
+ * undefined for a request to an open endpoint, or one that did not pass the gate.
+ */
+export const principalOf = (req: IncomingMessage): string | undefined => principals.get(req);
 
 /** The subprotocol prefix that carries a token in `Sec-WebSocket-Protocol`. */
 export const BEARER_PROTOCOL_PREFIX = 'bearer.';

@@ -1,5 +1,5 @@
 /**
- * The node's HTTP surface (a small one for now; the inspector and the live feed come later):
+ * The node's HTTP surface:
  *   GET  /health                      200 when running, 503 otherwise
  *   GET  /inspect                     the supervisor tree, kinds and shards, as JSON
  *   GET  /entities/:kind/:key         an entity's state and offset
@@ -7,7 +7,16 @@
  *   GET  /deadletters[?kind=]         dead letters, bytes as base64
  *   GET  /cluster                     members, leader, placement with epochs, the shards running here
  *   GET  /lag                         committed offset, log end and lag of each shard running here
- * Bad input gets a 4xx with a JSON `{ error }` naming what is wrong; it never takes the node down.
+ * (`HEAD` is answered as `GET`.) Bad input gets a 4xx with a JSON `{ error }` naming what is wrong; it
+ * never takes the node down.
+ *
+ * One gate before every route (`handle`), so no route can forget it and routes added later are covered:
+ * `accessFor` (auth.ts) says what the request needs — open (health, the web page's static files, push
+ * ingest), else `read` for `GET`/`HEAD` and `admin` for any other method — and the request's bearer
+ * token is checked against `runtime.config.auth.tokens`: 401 (with `WWW-Authenticate`) without a valid
+ * one, 403 without the scope. A request let in carries its token's name (`principalOf`), and its
+ * `access_token` query parameter is removed from the URL the routes see, so no route can echo it.
+ * WebSocket upgrades are not gated here: each upgrade route checks its own (the feed needs `read`).
  * Extensions add routes (`HttpRoute`) and WebSocket upgrades (`UpgradeRoute`: the live feed); an upgrade
  * no route takes is answered 404 and its socket destroyed.
  */
@@ -20,21 +29,55 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { accessFor, authorize, setPrincipal, tokenOf } from './auth.ts';
 import { readBody } from './body.ts';
 import { describeError, isArgusError } from './errors.ts';
 import type { Runtime } from './runtime.ts';
 
 const MAX_BODY = 1 << 20;
 
-const send = (res: ServerResponse, status: number, body: unknown): void => {
+const send = (
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): void => {
   const text = JSON.stringify(body, (_k, v) =>
     v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
   );
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
+    ...headers,
   });
   res.end(text);
+};
+
+/** The challenge of a 401 (RFC 6750). */
+export const BEARER_CHALLENGE = 'Bearer realm="argus"';
+
+/**
+ * The gate: true when the request may go on to the routes (open, or its token has the scope needed,
+ * whose name is then recorded for `principalOf`); otherwise it answers 401/403 and returns false.
+ */
+const admit = (runtime: Runtime, req: IncomingMessage, res: ServerResponse, url: URL): boolean => {
+  const access = accessFor(req.method ?? 'GET', url.pathname);
+  if (access === 'open') return true;
+  const auth = authorize(runtime.config.auth.tokens, tokenOf(req, url), access);
+  url.searchParams.delete('access_token');
+  if (auth.ok) {
+    setPrincipal(req, auth.name);
+    return true;
+  }
+  send(
+    res,
+    auth.status,
+    { error: auth.error },
+    auth.status === 401
+      ? { 'www-authenticate': BEARER_CHALLENGE }
+      : { 'www-authenticate': `${BEARER_CHALLENGE}, error="insufficient_scope", scope="${access}"` },
+  );
+  return false;
 };
 
 const statusOf = (e: unknown): number => {
@@ -105,6 +148,7 @@ export const handle = async (
   routes: readonly HttpRoute[] = [],
 ): Promise<void> => {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  if (!admit(runtime, req, res, url)) return;
   for (const route of routes) {
     try {
       if (await route(req, res, url)) return;
@@ -117,8 +161,9 @@ export const handle = async (
     .split('/')
     .filter((p) => p !== '')
     .map(decodeURIComponent);
+  const reads = req.method === 'GET' || req.method === 'HEAD';
   try {
-    if (req.method === 'GET' && url.pathname === '/health') {
+    if (reads && url.pathname === '/health') {
       const ok = runtime.status === 'running';
       return send(res, ok ? 200 : 503, {
         status: runtime.status,
@@ -126,15 +171,15 @@ export const handle = async (
         mode: runtime.config.mode,
       });
     }
-    if (req.method === 'GET' && url.pathname === '/inspect') return send(res, 200, runtime.inspect());
-    if (req.method === 'GET' && url.pathname === '/cluster') return send(res, 200, runtime.cluster());
-    if (req.method === 'GET' && url.pathname === '/lag') return send(res, 200, await runtime.lag());
-    if (req.method === 'GET' && url.pathname === '/deadletters') {
+    if (reads && url.pathname === '/inspect') return send(res, 200, runtime.inspect());
+    if (reads && url.pathname === '/cluster') return send(res, 200, runtime.cluster());
+    if (reads && url.pathname === '/lag') return send(res, 200, await runtime.lag());
+    if (reads && url.pathname === '/deadletters') {
       return send(res, 200, await runtime.deadLetters(url.searchParams.get('kind') ?? undefined));
     }
     if (parts[0] === 'entities' && parts.length === 3) {
       const [, kind, key] = parts as [string, string, string];
-      if (req.method === 'GET') return send(res, 200, await runtime.entityState(kind, key));
+      if (reads) return send(res, 200, await runtime.entityState(kind, key));
       if (req.method === 'POST') {
         let message: unknown;
         try {

@@ -8,7 +8,10 @@
  *   npm run argus -- silences list             GET /api/v1/silences
  *
  * Every command takes `--url http://host:port` (default: $ARGUS_URL, else http://127.0.0.1:7070 — the
- * node's default `http` address, runtime/config.ts).
+ * node's default `http` address, runtime/config.ts) and a bearer token, `--token <token>` or (better:
+ * a command line is visible to every user of the machine) $ARGUS_TOKEN — `list` needs the `read` scope,
+ * the others `admin`. `npm start` prints its token and keeps it in `<dataDir>/admin.token`. A 401 or 403
+ * says which of the two is wrong; the token itself is never printed.
  * It only talks HTTP — validation is the node's, so the CLI and the API can never disagree. A refused
  * request prints the node's error and each problem on stderr; the exit code is 1 for a failure, 2 for
  * a command line that is wrong.
@@ -20,7 +23,7 @@ import { formatDuration, parseDuration } from '../actors/notify/document.ts';
 
 const DEFAULT_URL = 'http://127.0.0.1:7070';
 
-const USAGE = `usage: argus <command> [--url http://host:port]
+const USAGE = `usage: argus <command> [--url http://host:port] [--token <token>]
 
   rules apply <file>              apply a rules file (YAML or JSON): every rule is written, or none
   rules list                      the rules in force, and documents the node refused
@@ -29,7 +32,10 @@ const USAGE = `usage: argus <command> [--url http://host:port]
                                   silence matching alerts from now for <duration> (30m, 2h, 1d)
   silences list                   every silence with its state
 
---url defaults to $ARGUS_URL, else ${DEFAULT_URL}.`;
+--url defaults to $ARGUS_URL, else ${DEFAULT_URL}.
+--token defaults to $ARGUS_TOKEN (prefer it: a command line is visible to other users); list needs
+a token with the read scope, the other commands admin. npm start prints its admin token and keeps it
+in <dataDir>/admin.token.`;
 
 /** A command line that cannot run (exit 2, with the usage). */
 class UsageError extends Error {}
@@ -55,14 +61,31 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 const field = (v: unknown, key: string): unknown => (isObject(v) ? v[key] : undefined);
 const text = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
 
-const call = async (base: string, method: string, path: string, body?: string): Promise<Answer> => {
-  const url = new URL(path, base);
+/** The node a command talks to: its base URL and the bearer token to send (none: no header). */
+interface Target {
+  readonly url: string;
+  readonly token: string | undefined;
+}
+
+/** What to do about a 401 or 403, after the node's own error. */
+const authHint = (status: number, token: string | undefined): string | undefined => {
+  if (status === 401)
+    return token === undefined
+      ? 'no token was sent: set $ARGUS_TOKEN or pass --token (npm start prints one and keeps it in <dataDir>/admin.token)'
+      : 'the node does not accept this token: check $ARGUS_TOKEN / --token against its auth.tokens';
+  if (status === 403)
+    return 'the token is valid but lacks the scope this command needs (list: read; the rest: admin)';
+  return undefined;
+};
+
+const call = async (target: Target, method: string, path: string, body?: string): Promise<Answer> => {
+  const url = new URL(path, target.url);
+  const headers: Record<string, string> = {};
+  if (target.token !== undefined) headers.authorization = `Bearer ${target.token}`;
+  if (body !== undefined) headers['content-type'] = 'text/plain; charset=utf-8';
   let res: globalThis.Response;
   try {
-    res = await fetch(url, {
-      method,
-      ...(body !== undefined ? { body, headers: { 'content-type': 'text/plain; charset=utf-8' } } : {}),
-    });
+    res = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}) });
   } catch (e) {
     const cause = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
     throw new RequestError(`cannot reach ${url.origin}: ${cause}`);
@@ -76,7 +99,11 @@ const call = async (base: string, method: string, path: string, body?: string): 
   }
   if (res.status >= 400) {
     const error = isObject(parsed) && typeof parsed.error === 'string' ? parsed.error : raw.slice(0, 500);
-    throw new RequestError(`${method} ${url.pathname}: HTTP ${res.status}: ${error}`, problemsOf(parsed));
+    const hint = authHint(res.status, target.token);
+    throw new RequestError(
+      `${method} ${url.pathname}: HTTP ${res.status}: ${error}`,
+      hint === undefined ? problemsOf(parsed) : [hint],
+    );
   }
   return { status: res.status, body: parsed };
 };
@@ -105,21 +132,21 @@ const table = (rows: readonly (readonly string[])[]): string => {
     .join('\n');
 };
 
-const rulesApply = async (url: string, file: string): Promise<string> => {
+const rulesApply = async (target: Target, file: string): Promise<string> => {
   let body: string;
   try {
     body = await readFile(file, 'utf8');
   } catch (e) {
     throw new RequestError(`cannot read ${file}: ${(e as Error).message}`);
   }
-  const r = await call(url, 'POST', '/api/v1/rules', body);
+  const r = await call(target, 'POST', '/api/v1/rules', body);
   const ids = field(r.body, 'written');
   const written = Array.isArray(ids) ? ids.map(String) : [];
   return `applied ${written.length} rule(s) from ${file}: ${written.join(', ')}`;
 };
 
-const rulesList = async (url: string): Promise<string> => {
-  const r = await call(url, 'GET', '/api/v1/rules');
+const rulesList = async (target: Target): Promise<string> => {
+  const r = await call(target, 'GET', '/api/v1/rules');
   const rules = field(r.body, 'rules');
   const rejected = field(r.body, 'rejected');
   const rows = (Array.isArray(rules) ? rules : []).map((entry) => {
@@ -143,13 +170,13 @@ const rulesList = async (url: string): Promise<string> => {
   return out.join('\n');
 };
 
-const rulesDelete = async (url: string, id: string): Promise<string> => {
-  await call(url, 'DELETE', `/api/v1/rules/${encodeURIComponent(id)}`);
+const rulesDelete = async (target: Target, id: string): Promise<string> => {
+  await call(target, 'DELETE', `/api/v1/rules/${encodeURIComponent(id)}`);
   return `deleted rule ${id}`;
 };
 
 const silencesAdd = async (
-  url: string,
+  target: Target,
   options: { matcher?: string[]; for?: string; comment?: string; by?: string },
   now: number,
 ): Promise<string> => {
@@ -168,12 +195,12 @@ const silencesAdd = async (
     created_by: by,
     comment: options.comment,
   };
-  const r = await call(url, 'POST', '/api/v1/silences', JSON.stringify(silence));
+  const r = await call(target, 'POST', '/api/v1/silences', JSON.stringify(silence));
   return `silence ${text(field(r.body, 'id'))} added for ${formatDuration(ms)} (until ${silence.ends_at})`;
 };
 
-const silencesList = async (url: string): Promise<string> => {
-  const r = await call(url, 'GET', '/api/v1/silences');
+const silencesList = async (target: Target): Promise<string> => {
+  const r = await call(target, 'GET', '/api/v1/silences');
   const silences = field(r.body, 'silences');
   const rows = (Array.isArray(silences) ? silences : []).map((s) => {
     const matchers = field(s, 'matchers');
@@ -206,6 +233,10 @@ const run = async (argv: readonly string[], env: NodeJS.ProcessEnv, now: number)
   } catch {
     throw new UsageError(`--url must be a URL like ${DEFAULT_URL}, got '${url}'`);
   }
+  const token = values.token ?? (env.ARGUS_TOKEN || undefined);
+  if (token !== undefined && !/^[\x21-\x7e]+$/.test(token))
+    throw new UsageError('--token / $ARGUS_TOKEN must be printable ASCII without spaces');
+  const target: Target = { url, token };
   const [group, command, arg] = positionals;
   const arity = (n: number, what: string): void => {
     const got = positionals.length - 2;
@@ -213,23 +244,23 @@ const run = async (argv: readonly string[], env: NodeJS.ProcessEnv, now: number)
   };
   if (group === 'rules' && command === 'apply') {
     arity(1, 'one file');
-    return rulesApply(url, arg!);
+    return rulesApply(target, arg!);
   }
   if (group === 'rules' && command === 'list') {
     arity(0, 'no arguments');
-    return rulesList(url);
+    return rulesList(target);
   }
   if (group === 'rules' && command === 'delete') {
     arity(1, 'one rule id');
-    return rulesDelete(url, arg!);
+    return rulesDelete(target, arg!);
   }
   if (group === 'silences' && command === 'add') {
     arity(0, 'only options');
-    return silencesAdd(url, values, now);
+    return silencesAdd(target, values, now);
   }
   if (group === 'silences' && command === 'list') {
     arity(0, 'no arguments');
-    return silencesList(url);
+    return silencesList(target);
   }
   throw new UsageError(
     group === undefined
@@ -245,6 +276,7 @@ const parseCommandLine = (argv: readonly string[]) =>
     strict: true,
     options: {
       url: { type: 'string' },
+      token: { type: 'string' },
       matcher: { type: 'string', multiple: true },
       for: { type: 'string' },
       comment: { type: 'string' },

@@ -3,7 +3,8 @@
  * check that a node's `/metrics` is what a real Prometheus accepts. Its config and TSDB live in a fresh
  * temp folder, its web/API endpoint on a free loopback port; the system Prometheus the package
  * installs is never used. It is started and stopped through scripts/services/process.ts, so it never
- * outlives the process that started it.
+ * outlives the process that started it. A node's `/metrics` needs a token with `read` scope: pass it as
+ * `bearerToken`, and the scrape sends `Authorization: Bearer <token>` (Prometheus 2.26+ `authorization`).
  */
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,11 @@ import { freePorts, spawnService, startRestartable } from './process.ts';
 export interface PrometheusOptions {
   /** What to scrape: `http://127.0.0.1:<port>` (path `/metrics`) or a URL with its own path. */
   readonly target: string;
+  /**
+   * The bearer token it scrapes with (`read` scope; written into its temp config, mode 0600). None: no
+   * `Authorization` header, and a node's `/metrics` answers 401.
+   */
+  readonly bearerToken?: string;
   /** The job label of what it scrapes (default `argus`). */
   readonly job?: string;
   /** How long to wait for `GET /-/ready` to answer 200 (default 30 s). */
@@ -35,7 +41,7 @@ const COMMAND = 'prometheus';
 const onPath = (command: string): boolean =>
   (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, command)));
 
-const configFor = (job: string, target: URL): string => `global:
+const configFor = (job: string, target: URL, bearerToken?: string): string => `global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
@@ -43,7 +49,7 @@ scrape_configs:
   - job_name: ${JSON.stringify(job)}
     scheme: ${target.protocol.replace(':', '')}
     metrics_path: ${JSON.stringify(target.pathname === '/' ? '/metrics' : target.pathname)}
-    static_configs:
+${bearerToken === undefined ? '' : `    authorization:\n      type: Bearer\n      credentials: ${JSON.stringify(bearerToken)}\n`}    static_configs:
       - targets: [${JSON.stringify(target.host)}]
 `;
 
@@ -58,7 +64,7 @@ export const startPrometheus = async (options: PrometheusOptions): Promise<Runni
   const logFile = join(dir, 'prometheus.log');
   const configFile = join(dir, 'prometheus.yml');
   const [port] = (await freePorts(1)) as [number];
-  writeFileSync(configFile, configFor(options.job ?? 'argus', target));
+  writeFileSync(configFile, configFor(options.job ?? 'argus', target, options.bearerToken), { mode: 0o600 });
   const url = `http://127.0.0.1:${port}`;
   // startRestartable for its retry when the port was taken between freePorts() and the bind.
   const service = await startRestartable({

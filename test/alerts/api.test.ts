@@ -16,6 +16,7 @@ import { alerting } from '../../actors/rule/alerting.ts';
 import { type HttpServer, startHttp } from '../../runtime/http.ts';
 import { MemoryConfigSource } from '../../runtime/memory-config.ts';
 import { createRuntime, type Runtime } from '../../runtime/runtime.ts';
+import { ADMIN_TOKEN, READ_TOKEN, testAuth } from '../helpers/api.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 let dataDir: string;
@@ -26,7 +27,10 @@ let config: MemoryConfigSource;
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'argus-api-'));
   config = new MemoryConfigSource();
-  rt = createRuntime({ mode: 'embedded', dataDir, http: false, shards: 2 }, { configSource: config });
+  rt = createRuntime(
+    { mode: 'embedded', dataDir, http: false, shards: 2, auth: testAuth() },
+    { configSource: config },
+  );
   rt.use(alerting({ tickMs: 50 }));
   await rt.start();
   http = await startHttp(rt, '127.0.0.1', 0);
@@ -45,9 +49,11 @@ interface Raw {
   readonly allow: string | null;
 }
 
+/** One request with the admin token (the scopes themselves are test/inspector/auth.test.ts's). */
 const request = async (method: string, path: string, body?: string | object): Promise<Raw> => {
   const res = await fetch(`${http.url}${path}`, {
     method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
   const text = await res.text();
@@ -738,14 +744,17 @@ describe('before the alerting extension has started', () => {
   it('answers 503 saying so (and still 405 for a wrong method)', async () => {
     const idleDir = mkdtempSync(join(tmpdir(), 'argus-api-idle-'));
     const idle = createRuntime(
-      { mode: 'embedded', dataDir: idleDir, http: false, shards: 2 },
+      { mode: 'embedded', dataDir: idleDir, http: false, shards: 2, auth: testAuth() },
       { configSource: new MemoryConfigSource() },
     );
     idle.use(alerting({ tickMs: 50 }));
     const server = await startHttp(idle, '127.0.0.1', 0);
     try {
       const at = async (method: string, path: string) => {
-        const res = await fetch(`${server.url}${path}`, { method });
+        const res = await fetch(`${server.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        });
         return { status: res.status, body: await res.json() };
       };
       const rules = { error: 'rules are not running yet (the alerting extension has not started)' };
@@ -772,12 +781,15 @@ describe('before the alerting extension has started', () => {
 });
 
 describe('argus CLI', () => {
-  const runCli = (args: readonly string[], env: Record<string, string> = {}) =>
+  /** The CLI as a user runs it; with the admin token in $ARGUS_TOKEN unless `env` says otherwise. */
+  const runCli = (args: readonly string[], env: Record<string, string> = { ARGUS_TOKEN: ADMIN_TOKEN }) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/argus.ts', ...args], {
         cwd: new URL('../..', import.meta.url),
         env: {
-          ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'ARGUS_URL')),
+          ...Object.fromEntries(
+            Object.entries(process.env).filter(([k]) => k !== 'ARGUS_URL' && k !== 'ARGUS_TOKEN'),
+          ),
           ...env,
         },
       });
@@ -866,7 +878,7 @@ describe('argus CLI', () => {
   }, 30_000);
 
   it('adds a silence for a duration and lists it, the node from ARGUS_URL', async () => {
-    const env = { ARGUS_URL: http.url };
+    const env = { ARGUS_URL: http.url, ARGUS_TOKEN: ADMIN_TOKEN };
     const t0 = Date.now();
     const added = await runCli(
       [
@@ -895,6 +907,38 @@ describe('argus CLI', () => {
     expect(listed.stdout).toMatch(
       new RegExp(`^${id}\\s+active\\s+host="web-9",env="prod"\\s+\\S+\\s+${until}\\s+ci\\s+disk swap$`, 'm'),
     );
+  }, 30_000);
+
+  it('sends the token of --token, and says what is wrong on a 401 or 403 without printing the token', async () => {
+    expect(await runCli(['rules', 'list', '--url', http.url, '--token', READ_TOKEN], {})).toMatchObject({
+      code: 0,
+      stderr: '',
+    });
+    const none = await runCli(['rules', 'list', '--url', http.url], {});
+    expect(none).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: expect.stringMatching(
+        /^argus: GET \/api\/v1\/rules: HTTP 401: a bearer token is required: .*\n {2}- no token was sent: set \$ARGUS_TOKEN or pass --token /,
+      ),
+    });
+    const wrong = await runCli(['rules', 'list', '--url', http.url], { ARGUS_TOKEN: 'not-a-token' });
+    expect(wrong).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        'argus: GET /api/v1/rules: HTTP 401: the bearer token is not valid\n' +
+        '  - the node does not accept this token: check $ARGUS_TOKEN / --token against its auth.tokens\n',
+    });
+    const readOnly = await runCli(['rules', 'delete', 'x', '--url', http.url], { ARGUS_TOKEN: READ_TOKEN });
+    expect(readOnly).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        "argus: DELETE /api/v1/rules/x: HTTP 403: token 'reader' does not have the 'admin' scope\n" +
+        '  - the token is valid but lacks the scope this command needs (list: read; the rest: admin)\n',
+    });
+    for (const r of [none, wrong, readOnly]) expect(r.stderr).not.toContain(READ_TOKEN);
   }, 30_000);
 
   it('exits 2 with the usage for a command line that is wrong, without asking the node', async () => {

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EtcdConfigSource } from '../../cluster/etcd-config.ts';
 import { shardOf } from '../../runtime/envelope.ts';
+import { api, READ_TOKEN } from '../helpers/api.ts';
 import { killIfRunning, type MainNode, startClusterNode } from '../helpers/child.ts';
 import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
 import { type SimulatedAgents, startSimulatedAgents } from '../helpers/snmp-agents.ts';
@@ -55,8 +56,8 @@ const startNode = (id: string, prefix: string): Promise<Node> =>
 
 const running = async (node: Node, kind: string): Promise<number[]> =>
   (
-    (await (await fetch(`${node.url}/cluster`)).json()) as { running: { kind: string; partition: number }[] }
-  ).running
+    await api<{ running: { kind: string; partition: number }[] }>(node.url, '/cluster', { token: READ_TOKEN })
+  ).body.running
     .filter((r) => r.kind === kind)
     .map((r) => r.partition);
 

@@ -5,6 +5,7 @@
  * while another receiver of the same alert is delivered to as if nothing happened.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, api, READ_TOKEN } from '../helpers/api.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { startWebhookServer, type WebhookServer } from '../helpers/webhook-server.ts';
 import { type AlertingNode, doc, pushGauge, startAlertingNode } from './support.ts';
@@ -97,13 +98,13 @@ describe('receivers', () => {
       20_000,
       20,
     );
-    const res = await fetch(`${node.http.url}/api/v1/receivers/down/deadletters`);
+    const res = await api<{ attempts: number; lastError: string; alerts: { status: string }[] }[]>(
+      node.http.url,
+      '/api/v1/receivers/down/deadletters',
+      { token: READ_TOKEN },
+    );
     expect(res.status).toBe(200);
-    const letters = (await res.json()) as {
-      attempts: number;
-      lastError: string;
-      alerts: { status: string }[];
-    }[];
+    const letters = res.body;
     expect(letters).toHaveLength(1);
     expect(letters[0]!.attempts).toBe(3);
     expect(letters[0]!.lastError).toMatch(/ECONNREFUSED|refused/i);
@@ -113,14 +114,15 @@ describe('receivers', () => {
   }, 30_000);
 
   it('does not notify an alert a silence covers, and notifies the others', async () => {
-    const res = await fetch(`${node.http.url}/api/v1/silences`, {
+    const res = await api(node.http.url, '/api/v1/silences', {
       method: 'POST',
-      body: JSON.stringify({
+      token: ADMIN_TOKEN,
+      body: {
         matchers: ['host="db-2"'],
         ends_at: Date.now() + 3_600_000,
         created_by: 'test',
         comment: 'maintenance',
-      }),
+      },
     });
     expect(res.status).toBe(201);
     const before = healthy.all().length;

@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the alerting integration tests: an embedded node with host metrics (simulated SNMP
  * agents and/or pushes), the alerting extension (its host observer on the host kind), the live feed,
- * and a real HTTP server; the configuration seeded into its in-memory config source, as etcd would
+ * and a real HTTP server (tokens of test/helpers/api.ts: 'reader' and 'ops'); the configuration seeded into its in-memory config source, as etcd would
  * hold it in a cluster (`rules/<id>`, `receivers/<id>`, `routes/tree`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,13 +13,13 @@ import type { InventoryHost } from '../../actors/host/types.ts';
 import { staticInventory } from '../../actors/inventory/sources.ts';
 import { type Alerting, alerting } from '../../actors/rule/alerting.ts';
 import type { AlertEvent } from '../../actors/rule/types.ts';
-import { hashToken } from '../../runtime/auth.ts';
 import { eventFeed } from '../../runtime/feed/feed.ts';
 import { type HttpServer, startHttp } from '../../runtime/http.ts';
 import { MemoryConfigSource } from '../../runtime/memory-config.ts';
 import { createRuntime, type Runtime } from '../../runtime/runtime.ts';
+import { testAuth } from '../helpers/api.ts';
 
-export const READ_TOKEN = 'test-read-token';
+export { ADMIN_TOKEN, READ_TOKEN } from '../helpers/api.ts';
 
 export type Seeds = Record<string, Record<string, string>>;
 
@@ -50,7 +50,7 @@ export const startAlertingNode = async (
       dataDir,
       http: false,
       shards: 4,
-      auth: { tokens: [{ name: 'test', sha256: hashToken(READ_TOKEN), scopes: ['read'] }] },
+      auth: testAuth(),
     },
     { configSource: config },
   );

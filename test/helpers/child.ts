@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testAuth } from './api.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -95,7 +96,8 @@ export interface MainNode {
 
 /**
  * `runtime/main.ts` as one node of a test cluster: Kafka mailboxes under `prefix`, etcd placement with
- * fast failover (lease 2 s), host metrics from the etcd inventory, plus `extra` config; its config file
+ * fast failover (lease 2 s), host metrics from the etcd inventory, the test tokens (`testAuth()`: send
+ * `READ_TOKEN` or `ADMIN_TOKEN` of ./api.ts), plus `extra` config; its config file
  * goes in `dir`, and `track` gets the node so the test can make sure it is gone at the end.
  */
 export const startClusterNode = async (
@@ -120,6 +122,7 @@ export const startClusterNode = async (
       kafka: { brokers: options.brokers, topicPrefix: options.prefix },
       cluster: { etcd: { endpoints: options.etcd }, leaseTtlS: 2, fenceMarginMs: 500, settleMs: 100 },
       hosts: { inventory: { config: true }, cycleMs: 500 },
+      auth: testAuth(),
       ...options.extra,
     }),
   );

@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { MetricsRecord } from '../../actors/host/host.ts';
 import { EtcdConfigSource } from '../../cluster/etcd-config.ts';
 import { shardOf } from '../../runtime/envelope.ts';
+import { api, READ_TOKEN } from '../helpers/api.ts';
 import { killIfRunning, type MainNode, startClusterNode } from '../helpers/child.ts';
 import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
 import { type SimulatedAgents, startSimulatedAgents } from '../helpers/snmp-agents.ts';
@@ -40,7 +41,8 @@ const startNode = (id: string, prefix: string): Promise<Node> =>
     (node) => cleanups.push(() => killIfRunning(node)),
   );
 
-const get = async <T>(url: string): Promise<T> => (await (await fetch(url)).json()) as T;
+const get = async <T>(url: string): Promise<T> =>
+  (await (await fetch(url, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).json()) as T;
 
 const polledBy = (node: Node) =>
   get<{ hosts: string[] }>(`${node.url}/api/v1/poller?hosts`).then((p) => p.hosts);
@@ -106,17 +108,17 @@ describe('host metrics in a cluster', () => {
     const n1 = await startNode('n1', prefix);
     const n2 = await startNode('n2', prefix);
     // The metric set goes in through n1's API and is stored in etcd: both nodes poll by it.
-    const put = await fetch(`${n1.url}/api/v1/metricsets/edge`, {
+    const put = await api(n1.url, '/api/v1/metricsets/edge', {
       method: 'PUT',
       body: `scalars:\n  - { name: test.octets, oid: ${OID_OCTETS}, type: counter }\n`,
     });
     expect(put.status).toBe(200);
-    const bad = await fetch(`${n2.url}/api/v1/metricsets/edge`, {
+    const bad = await api<{ error: string }>(n2.url, '/api/v1/metricsets/edge', {
       method: 'PUT',
       body: 'scalars:\n  - { name: test.octets, oid: not-an-oid, type: counter }\n',
     });
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { error: string }).error).toContain('scalars[0].oid');
+    expect(bad.body.error).toContain('scalars[0].oid');
 
     // Settled: every host polled by exactly the node owning its shard.
     const ids = agents.agents.map((a) => a.id).sort();

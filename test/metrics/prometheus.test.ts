@@ -1,7 +1,8 @@
 /**
  * Self-metrics end to end: an embedded node with `selfMetrics()` on its HTTP endpoint processes N
  * messages, `/metrics` says exactly N, and a real Prometheus (Debian's, scripts/services/prometheus.ts)
- * scraping it every second answers a query for the processed-messages counter with exactly N.
+ * scraping it every second, with a read token, answers a query for the processed-messages counter with
+ * exactly N.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { type HttpServer, startHttp } from '../../runtime/http.ts';
 import { NOTIFY_STREAM, selfMetrics } from '../../runtime/metrics.ts';
 import { createRuntime, type EntityClient, type Runtime } from '../../runtime/runtime.ts';
 import { type RunningPrometheus, startPrometheus } from '../../scripts/services/prometheus.ts';
+import { READ_TOKEN, testAuth } from '../helpers/api.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const KIND = 'tally';
@@ -33,7 +35,7 @@ let http: HttpServer;
 let prometheus: RunningPrometheus | undefined;
 
 beforeAll(async () => {
-  runtime = createRuntime({ mode: 'embedded', dataDir: dir });
+  runtime = createRuntime({ mode: 'embedded', dataDir: dir, auth: testAuth() });
   client = runtime.register(tally);
   runtime.use(selfMetrics());
   await runtime.start();
@@ -48,7 +50,7 @@ afterAll(async () => {
 });
 
 const scrape = async (): Promise<{ status: number; type: string | null; text: string }> => {
-  const r = await fetch(`${http.url}/metrics`);
+  const r = await fetch(`${http.url}/metrics`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
   return { status: r.status, type: r.headers.get('content-type'), text: await r.text() };
 };
 
@@ -91,8 +93,13 @@ describe('self-metrics scraped by Prometheus', () => {
     expect(NOTIFY_STREAM).toBe(EVENTS_STREAM);
   });
 
+  it('refuses a scrape without a token', async () => {
+    const r = await fetch(`${http.url}/metrics`);
+    expect([r.status, r.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="argus"']);
+  });
+
   it('is scraped by a real Prometheus, whose query answers exactly N for the kind', async () => {
-    prometheus = await startPrometheus({ target: http.url });
+    prometheus = await startPrometheus({ target: http.url, bearerToken: READ_TOKEN });
     expect(prometheus.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const result = await waitFor(
       'Prometheus to have scraped argus_messages_processed_total',

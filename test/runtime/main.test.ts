@@ -1,69 +1,86 @@
 /**
  * `npm start`: one embedded node with an HTTP endpoint, stopped cleanly by SIGTERM/SIGINT, its data
- * kept for the next start.
+ * kept for the next start; with no tokens configured, the admin token it makes on its first start (in
+ * the data folder, mode 0600, printed with the inspector's URL) and reuses on the next.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startMainNode } from '../helpers/child.ts';
+import { api, READ_TOKEN, testAuth } from '../helpers/api.ts';
+import { type ChildNode, killIfRunning, startMainNode } from '../helpers/child.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'argus-main-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const tokenFile = join(dir, 'admin.token');
+const started: ChildNode[] = [];
+afterAll(async () => {
+  for (const node of started) await killIfRunning(node);
+  rmSync(dir, { recursive: true, force: true });
+});
 
-const startNode = async () => {
-  const { node, url, line } = await startMainNode({ ARGUS_DATA_DIR: dir });
+const startNode = async (env: Record<string, string> = { ARGUS_DATA_DIR: dir }) => {
+  const { node, url, line } = await startMainNode(env, (n) => started.push(n));
   expect(line).toMatch(
     /^argus [^ ]+: running in embedded mode, data in .*, listening on http:\/\/127\.0\.0\.1:\d+ /,
   );
   return { node, url };
 };
 
+/** The line with the inspector's URL and the generated token, once it is printed. */
+const tokenLine = (node: ChildNode) => node.waitLine('argus: inspector at ', 5_000);
+
 describe('npm start', () => {
   it('serves health and messages, and stops cleanly on SIGTERM and SIGINT keeping its data', async () => {
     const first = await startNode();
+    // No auth.tokens configured: an admin token is made in the data folder, readable by its owner only,
+    // and printed once, in the URL's fragment.
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((statSync(tokenFile).mode & 0o777).toString(8)).toBe('600');
+    expect(await tokenLine(first.node)).toBe(
+      `argus: inspector at ${first.url}/#token=${token} (admin token stored in ${tokenFile})`,
+    );
+    expect(first.node.lines.filter((l) => l.includes(token))).toHaveLength(1);
+    const call = <T>(path: string, options: { method?: string; body?: string } = {}) =>
+      api<T>(first.url, path, { ...options, token });
+
     const health = await fetch(`${first.url}/health`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: 'running', mode: 'embedded' });
+    expect((await api(first.url, '/cluster', { token: null })).status).toBe(401);
 
-    const post = await fetch(`${first.url}/entities/counter/c1`, {
-      method: 'POST',
-      body: '{"type":"inc","by":2}',
-    });
-    expect([post.status, await post.json()]).toEqual([202, { accepted: true }]);
-    const bad = await fetch(`${first.url}/entities/counter/c1`, { method: 'POST', body: '{"type":"inc"}' });
-    expect([bad.status, await bad.json()]).toEqual([
+    const post = await call('/entities/counter/c1', { method: 'POST', body: '{"type":"inc","by":2}' });
+    expect([post.status, post.body]).toEqual([202, { accepted: true }]);
+    const bad = await call('/entities/counter/c1', { method: 'POST', body: '{"type":"inc"}' });
+    expect([bad.status, bad.body]).toEqual([
       400,
       {
         error: "ARGUS_ERR_INVALID_MESSAGE: message for counter/c1: counter 'inc' needs a finite number 'by'",
       },
     ]);
-    const notJson = await fetch(`${first.url}/entities/counter/c1`, { method: 'POST', body: '{"type":' });
+    const notJson = await call('/entities/counter/c1', { method: 'POST', body: '{"type":' });
     expect(notJson.status).toBe(400);
-    expect((await fetch(`${first.url}/entities/nope/c1`)).status).toBe(404);
-    await waitFor('applied', async () => {
-      const r = await fetch(`${first.url}/entities/counter/c1`);
-      return ((await r.json()) as { state: { count: number } }).state.count === 2;
-    });
+    expect((await call('/entities/nope/c1')).status).toBe(404);
+    await waitFor(
+      'applied',
+      async () => (await call<{ state: { count: number } }>('/entities/counter/c1')).body.state.count === 2,
+    );
 
-    const cluster = (await (await fetch(`${first.url}/cluster`)).json()) as {
-      coordinator: string;
-      status: string;
-      placement: { counter: { node: string; epoch: number }[] };
-      running: { kind: string }[];
-    };
+    const cluster = (
+      await call<{
+        coordinator: string;
+        status: string;
+        placement: { counter: { node: string; epoch: number }[] };
+        running: { kind: string }[];
+      }>('/cluster')
+    ).body;
     expect(cluster).toMatchObject({ coordinator: 'local', status: 'active', epoch: 0 });
     const counterShards = cluster.running.filter((r) => r.kind === 'counter');
     expect(cluster.placement.counter).toHaveLength(counterShards.length);
     const lag = (
-      (await (await fetch(`${first.url}/lag`)).json()) as {
-        kind: string;
-        partition: number;
-        lag: number;
-        end: number;
-      }[]
-    ).filter((l) => l.kind === 'counter');
+      await call<{ kind: string; partition: number; lag: number; end: number }[]>('/lag')
+    ).body.filter((l) => l.kind === 'counter');
     expect(lag).toHaveLength(counterShards.length);
     expect(lag.reduce((n, l) => n + l.end, 0)).toBe(1);
     expect(lag.every((l) => l.lag === 0)).toBe(true);
@@ -75,10 +92,12 @@ describe('npm start', () => {
     const local = await waitFor(
       'the first poll of localhost',
       async () => {
-        const r = (await (await fetch(`${first.url}/api/v1/hosts/localhost`)).json()) as {
-          summary: { status: string; polls: number };
-          latest: { metric: string; value: number }[];
-        };
+        const r = (
+          await call<{
+            summary: { status: string; polls: number };
+            latest: { metric: string; value: number }[];
+          }>('/api/v1/hosts/localhost')
+        ).body;
         // The summary is the entity's state; `latest` fills in when the poll's checkpoint lands: wait for both.
         return r.summary.polls >= 1 && r.latest.some((s) => s.metric === 'mem.total') && r;
       },
@@ -97,10 +116,28 @@ describe('npm start', () => {
       'stopped',
     ]);
 
+    // The next start reuses the token (and prints it again with the new URL).
     const second = await startNode();
-    const state = await (await fetch(`${second.url}/entities/counter/c1`)).json();
-    expect(state).toEqual({ state: { count: 2, applied: [] }, offset: 0, active: false });
+    expect(readFileSync(tokenFile, 'utf8').trim()).toBe(token);
+    expect(await tokenLine(second.node)).toBe(
+      `argus: inspector at ${second.url}/#token=${token} (admin token stored in ${tokenFile})`,
+    );
+    const state = await api(second.url, '/entities/counter/c1', { token });
+    expect(state.body).toEqual({ state: { count: 2, applied: [] }, offset: 0, active: false });
     second.node.proc.kill('SIGINT');
     expect(await second.node.exited).toEqual({ code: 0, signal: null });
   }, 120_000);
+
+  it('makes no token and prints none when auth.tokens is configured', async () => {
+    const data = join(dir, 'configured');
+    const configFile = join(dir, 'configured.json');
+    writeFileSync(configFile, JSON.stringify({ dataDir: data, hosts: false, auth: testAuth() }));
+    const { node, url } = await startNode({ ARGUS_CONFIG: configFile });
+    expect((await api(url, '/inspect', { token: READ_TOKEN })).status).toBe(200);
+    expect((await api(url, '/inspect', { token: null })).status).toBe(401);
+    expect(existsSync(join(data, 'admin.token'))).toBe(false);
+    expect(node.lines.filter((l) => l.startsWith('argus: '))).toEqual([]);
+    node.proc.kill('SIGTERM');
+    expect(await node.exited).toEqual({ code: 0, signal: null });
+  }, 60_000);
 });
