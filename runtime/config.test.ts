@@ -24,6 +24,7 @@ describe('parseConfig', () => {
       alerts: false,
       auth: { tokens: [] },
       feed: { replayMax: 1_000, bufferBytes: 1_048_576 },
+      inspector: { gatherTimeoutMs: 2_000 },
     });
   });
 

@@ -262,6 +262,14 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The inspector (runtime/inspector/): cluster-wide answers gathered from every member. */
+    inspector: z
+      .object({
+        /** How long a member may take to answer before the answer is marked partial without it. */
+        gatherTimeoutMs: z.number().int().min(1).max(60_000).default(2_000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {

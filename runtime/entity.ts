@@ -76,6 +76,11 @@ export interface EntityDefinition<S, M extends { readonly type: string }> {
    * Pure and quick; the answer crosses nodes as msgpack. Default: `{ state, offset }`.
    */
   query?(state: S, query: unknown, key: string): unknown;
+  /**
+   * A compact, JSON-safe summary of the state for the inspector (a few fields, not the whole state).
+   * Default: the state itself, cut to 4 KB of JSON.
+   */
+  summary?(state: S, key: string): unknown;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a registry of kinds holds any state and message type
@@ -138,7 +143,16 @@ export class ReadState {
   ) {}
 }
 
-export type EntityMessage = Deliver | ReadState;
+/**
+ * An administrator's restart (the inspector): the entity throws on it, so its supervisor restarts it as
+ * it would after a crash — from its last snapshot and what is being checkpointed.
+ */
+export class AdminRestart {
+  readonly type = 'argus.admin-restart';
+  constructor(readonly by: string) {}
+}
+
+export type EntityMessage = Deliver | ReadState | AdminRestart;
 
 export interface EntityCell {
   state: unknown;
@@ -164,6 +178,7 @@ export const entityActor = (
         msg.reply(cell.state, cell.offset);
         return cell;
       }
+      if (msg instanceof AdminRestart) throw new Error(`restarted by '${msg.by}' (inspector)`);
       return applyItems(definition, ctx.id, cell, msg, 0, clock, ctx, check);
     },
   });

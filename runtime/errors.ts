@@ -23,6 +23,7 @@ export const ErrorCodes = {
   ARGUS_ERR_COORDINATION: 'the cluster coordinator (etcd) failed',
   ARGUS_ERR_UNKNOWN_STREAM: 'an entity emitted to a stream its kind does not declare',
   ARGUS_ERR_INVALID_RULE: 'a rule document (or its id, or a rules file) is invalid',
+  ARGUS_ERR_NOT_ACTIVE: 'an admin action needs an active entity and this one is not',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -90,7 +90,21 @@ export interface BatchEvent {
   readonly committedAt: number;
 }
 
-export type ArgusEvent = LifecycleEvent | DeadLetterEvent | ClusterEvent | BatchEvent;
+/** An administrator acted on an entity through the inspector (who: the token's name, never the token). */
+export interface AdminEvent {
+  readonly type: '@argus.admin';
+  readonly action: 'restart' | 'stop' | 'message';
+  readonly kind: string;
+  readonly key: string;
+  /** The node that carried it out (the entity's owner; for `message`, the node that appended it). */
+  readonly node: string;
+  readonly by: string;
+  readonly at: number;
+  /** On `message`: the message's type. */
+  readonly messageType?: string;
+}
+
+export type ArgusEvent = LifecycleEvent | DeadLetterEvent | ClusterEvent | BatchEvent | AdminEvent;
 
 export type EventObserver = (event: ArgusEvent) => void;
 

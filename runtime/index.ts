@@ -26,6 +26,7 @@ export type {
   ClusterView,
   Coordinator,
   DeadLetter,
+  DeadLetterId,
   DeadLetterStore,
   MailboxTransport,
   MemberInfo,
@@ -38,6 +39,7 @@ export { type ArgusConfig, type ArgusConfigInput, parseConfig } from './config.t
 export { defineEntity, type EntityContext, type EntityDefinition } from './entity.ts';
 export { ArgusError, type ErrorCode, ErrorCodes, isArgusError } from './errors.ts';
 export type {
+  AdminEvent,
   ArgusEvent,
   BatchEvent,
   ClusterEvent,
@@ -48,6 +50,7 @@ export type {
 } from './events.ts';
 export { EventBus } from './events.ts';
 export { startHttp } from './http.ts';
+export { type Inspector, type InspectorOptions, inspector } from './inspector/index.ts';
 export {
   type Boundaries,
   createRuntime,

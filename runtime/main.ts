@@ -9,15 +9,25 @@
  *
  * Configuration: a JSON file named by ARGUS_CONFIG (docs/CONFIGURATION.md); ARGUS_PORT and
  * ARGUS_DATA_DIR override the port and data folder.
+ *
+ * Every endpoint but health, the web page's files and push ingest needs a bearer token (http.ts). With
+ * no `auth.tokens` configured, an embedded node makes one admin token on its first start, keeps it in
+ * `<dataDir>/admin.token` (mode 0600; reused by later starts) and prints the inspector's URL with it in
+ * the fragment (`#token=…`, which browsers never send, so it stays out of access logs). Configured
+ * tokens mean none is made and none is printed.
  */
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { counter } from '../actors/counter/counter.ts';
 import { hostMetricsFromConfig } from '../actors/host/from-config.ts';
 import { alertingFromConfig } from '../actors/rule/from-config.ts';
-import { parseConfig } from './config.ts';
+import { hashToken } from './auth.ts';
+import { type ArgusConfig, parseConfig } from './config.ts';
 import { describeError } from './errors.ts';
 import { eventFeed } from './feed/feed.ts';
 import { startHttp } from './http.ts';
+import { inspector } from './inspector/index.ts';
 import { MemoryConfigSource } from './memory-config.ts';
 import { selfMetrics } from './metrics.ts';
 import { createRuntime } from './runtime.ts';
@@ -50,11 +60,69 @@ const loadConfig = (): Record<string, unknown> => {
   };
 };
 
+/** The file an embedded node keeps its generated admin token in. */
+export const ADMIN_TOKEN_FILE = 'admin.token';
+
+/** Reads the admin token kept in `file`, or makes one there (folder created, file mode 0600). */
+const adminToken = (file: string): string => {
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (text === undefined) {
+    const token = randomBytes(32).toString('base64url');
+    mkdirSync(resolve(file, '..'), { recursive: true, mode: 0o700 });
+    try {
+      // 'wx': a node starting at the same moment that made it first wins, and this one reads it.
+      writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+      return token;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      text = readFileSync(file, 'utf8');
+    }
+  }
+  const token = text.trim();
+  if (token === '') return fail(`${file} is empty: delete it and start again to have a new token made`);
+  const mode = statSync(file).mode & 0o777;
+  if ((mode & 0o077) !== 0)
+    process.stderr.write(
+      `argus: warning: ${file} can be read by others (mode 0${mode.toString(8)}): chmod 600 it\n`,
+    );
+  return token;
+};
+
+/**
+ * The configuration with the admin token of an embedded node that has none configured, and that token
+ * (with the file it is kept in); the configuration as it is otherwise.
+ */
+const withAdminToken = (
+  config: ArgusConfig,
+): { config: ArgusConfig; generated?: { token: string; file: string } } => {
+  if (config.auth.tokens.length > 0) return { config };
+  if (config.mode !== 'embedded') {
+    process.stderr.write(
+      'argus: warning: no auth.tokens configured: every endpoint but /health, the web page and push ingest answers 401\n',
+    );
+    return { config };
+  }
+  const file = resolve(join(config.dataDir, ADMIN_TOKEN_FILE));
+  const token = adminToken(file);
+  return {
+    config: { ...config, auth: { tokens: [{ name: 'admin', sha256: hashToken(token), scopes: ['admin'] }] } },
+    generated: { token, file },
+  };
+};
+
 const main = async () => {
   let runtime: ReturnType<typeof createRuntime>;
   let hosts: ReturnType<typeof hostMetricsFromConfig>;
+  let generated: { token: string; file: string } | undefined;
   try {
-    const config = parseConfig(loadConfig());
+    const made = withAdminToken(parseConfig(loadConfig()));
+    const config = made.config;
+    generated = made.generated;
     const alerts = alertingFromConfig(config);
     hosts = hostMetricsFromConfig(
       config,
@@ -76,6 +144,8 @@ const main = async () => {
       runtime.use(eventFeed());
       // `GET /metrics`, with the host poller's latencies when host metrics run.
       runtime.use(selfMetrics(hosts ? { pollLatency: hosts.extension } : {}));
+      // The inspector: its JSON API and the web page at `/`.
+      runtime.use(inspector());
     }
   } catch (e) {
     return fail(describeError(e).message);
@@ -100,6 +170,13 @@ const main = async () => {
         : '') +
       '\n',
   );
+  // The one place a token is written out: the operator's own terminal, on purpose.
+  if (generated)
+    process.stdout.write(
+      http
+        ? `argus: inspector at ${http.url}/#token=${generated.token} (admin token stored in ${generated.file})\n`
+        : `argus: admin token stored in ${generated.file}\n`,
+    );
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -283,6 +283,7 @@ export class SelfMetrics implements RuntimeExtension {
         this.deadLetters.add({ kind: e.kind, reason: e.reason }, 1);
         return;
       case '@argus.cluster':
+      case '@argus.admin':
         return;
       default: {
         // A new event type is decided on here when it is added (compile time); until then, not counted.

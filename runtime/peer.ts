@@ -1,7 +1,9 @@
 /**
  * The peer endpoint: how one node asks another for an entity's answer (`runtime.ask`). Plain HTTP/1.1
  * with msgpack bodies, so states keep their types (byte arrays, maps) across nodes:
- *   POST /peer/v1/ask   { kind, key, query } → { ok: true, answer } | { ok: false, code, error }
+ *   POST /peer/v1/ask       { kind, key, query } → { ok: true, answer } | { ok: false, code, error }
+ *   POST /peer/v1/inspect   { name, params }     → the same: a node query (`runtime.onNodeQuery`), asked
+ *                                                   of every member when an answer is gathered cluster-wide
  * The address each node serves it on is in its etcd membership record. Bad requests get a 400 with a
  * message; nothing a peer sends can take the node down.
  */
@@ -15,6 +17,12 @@ export interface AskRequest {
   readonly kind: string;
   readonly key: string;
   readonly query: unknown;
+}
+
+/** A node query: what one node answers about itself (the inspector gathers them from every member). */
+export interface NodeQuery {
+  readonly name: string;
+  readonly params: unknown;
 }
 
 type AskReply = { ok: true; answer: unknown } | { ok: false; code: ErrorCode | undefined; error: string };
@@ -41,10 +49,27 @@ const parseAsk = (body: Buffer): AskRequest => {
   return { kind: r.kind, key: r.key, query: r.query };
 };
 
+const parseQuery = (body: Buffer): NodeQuery => {
+  let decoded: unknown;
+  try {
+    decoded = unpack(body);
+  } catch {
+    throw new Error('body is not msgpack');
+  }
+  const q = decoded as Partial<NodeQuery> | null;
+  if (typeof q !== 'object' || q === null) throw new Error('body must be a map { name, params }');
+  if (typeof q.name !== 'string' || q.name === '') throw new Error("'name' must be a non-empty string");
+  return { name: q.name, params: q.params ?? null };
+};
+
+const ROUTES = ['/peer/v1/ask', '/peer/v1/inspect'];
+
 export const startPeerServer = (
   host: string,
   port: number,
   answer: (ask: AskRequest) => Promise<unknown>,
+  query: (q: NodeQuery) => Promise<unknown> = (q) =>
+    Promise.reject(new Error(`no node query '${q.name}' is served here`)),
 ): Promise<PeerServer> =>
   new Promise((resolve, reject) => {
     const server: Server = createServer((req, res) => {
@@ -53,20 +78,26 @@ export const startPeerServer = (
         res.writeHead(status, { 'content-type': 'application/msgpack', 'content-length': bytes.length });
         res.end(bytes);
       };
-      if (req.method !== 'POST' || req.url !== '/peer/v1/ask') {
+      if (req.method !== 'POST' || !ROUTES.includes(req.url ?? '')) {
         reply(404, { ok: false, code: undefined, error: `no route ${req.method} ${req.url}` });
         return;
       }
       readBody(req, MAX_BODY)
         .then(async (body) => {
-          let ask: AskRequest;
+          let run: () => Promise<unknown>;
           try {
-            ask = parseAsk(body);
+            if (req.url === '/peer/v1/ask') {
+              const ask = parseAsk(body);
+              run = () => answer(ask);
+            } else {
+              const q = parseQuery(body);
+              run = () => query(q);
+            }
           } catch (e) {
             return reply(400, { ok: false, code: undefined, error: describeError(e).message });
           }
           try {
-            reply(200, { ok: true, answer: await answer(ask) });
+            reply(200, { ok: true, answer: await run() });
           } catch (e) {
             reply(isArgusError(e) ? 409 : 500, {
               ok: false,
@@ -100,28 +131,41 @@ export const askPeer = (
   ask: AskRequest,
   timeoutMs: number,
 ): Promise<unknown> =>
+  postPeer(node, address, '/peer/v1/ask', ask, timeoutMs, `owns ${ask.kind}/${ask.key} but`, {
+    kind: ask.kind,
+    key: ask.key,
+  });
+
+/** Asks the node at `address` a node query; ARGUS_ERR_UNREACHABLE when it does not answer in time. */
+export const queryPeer = (node: string, address: string, q: NodeQuery, timeoutMs: number): Promise<unknown> =>
+  postPeer(node, address, '/peer/v1/inspect', q, timeoutMs, `was asked '${q.name}' and`, { query: q.name });
+
+const postPeer = (
+  node: string,
+  address: string,
+  path: string,
+  message: unknown,
+  timeoutMs: number,
+  what: string,
+  details: Record<string, unknown>,
+): Promise<unknown> =>
   new Promise((resolve, reject) => {
     const unreachable = (why: string) =>
       reject(
-        new ArgusError(
-          'ARGUS_ERR_UNREACHABLE',
-          `node '${node}' (${address}) owns ${ask.kind}/${ask.key} but ${why}`,
-          {
-            node,
-            address,
-            kind: ask.kind,
-            key: ask.key,
-          },
-        ),
+        new ArgusError('ARGUS_ERR_UNREACHABLE', `node '${node}' (${address}) ${what} ${why}`, {
+          node,
+          address,
+          ...details,
+        }),
       );
     const sep = address.lastIndexOf(':');
-    const body = pack(ask);
+    const body = pack(message);
     const req = request(
       {
         host: address.slice(0, sep).replace(/^\[|\]$/g, ''),
         port: Number(address.slice(sep + 1)),
         method: 'POST',
-        path: '/peer/v1/ask',
+        path,
         headers: { 'content-type': 'application/msgpack', 'content-length': body.length },
         timeout: timeoutMs,
       },

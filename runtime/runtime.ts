@@ -15,6 +15,7 @@ import type {
   Consumption,
   Coordinator,
   DeadLetter,
+  DeadLetterId,
   DeadLetterStore,
   MailboxTransport,
   OutgoingRecord,
@@ -24,16 +25,19 @@ import type {
 } from './boundaries.ts';
 import { realClock } from './clock.ts';
 import { type ArgusConfig, parseConfig } from './config.ts';
-import { defaultParse, type EntityDefinition } from './entity.ts';
+import { type AnyEntityDefinition, defaultParse, type EntityDefinition } from './entity.ts';
 import { encodeEnvelope, isEntityKey, MAX_KEY_LENGTH, newMessageId, shardOf } from './envelope.ts';
 import { ArgusError, describeError } from './errors.ts';
-import { EventBus, type EventObserver } from './events.ts';
+import { type ArgusEvent, EventBus, type EventObserver } from './events.ts';
 import type { HttpRoute, UpgradeRoute } from './http.ts';
+import { installNodeQueries } from './inspector/node.ts';
 import { topicNames, validateTopicNames } from './kafka/topics.ts';
 import { nodeTree } from './node-tree.ts';
 import { openBoundaries } from './open-boundaries.ts';
 import { openConfigSource, openCoordinator } from './open-coordinator.ts';
-import { askPeer, type PeerServer, startPeerServer } from './peer.ts';
+import { askPeer, type PeerServer, queryPeer, startPeerServer } from './peer.ts';
+import { EntityRegistry } from './registry.ts';
+import type { ShardRunner } from './shard.ts';
 import { type RegisteredKind, ShardSet } from './shards.ts';
 
 /** The version nodes advertise in their membership record. */
@@ -133,6 +137,15 @@ export interface RuntimeExtension {
 }
 export type ShardObserver = (ref: PartitionRef, held: boolean) => void;
 
+/** What a node answers to a named node query (`onNodeQuery`); the answer crosses nodes as msgpack. */
+export type NodeQueryHandler = (params: unknown) => unknown | Promise<unknown>;
+
+/** Answers gathered from every member: the ones that answered, and the ones that did not in time. */
+export interface Gathered {
+  readonly answers: readonly { readonly node: string; readonly value: unknown }[];
+  readonly missing: readonly { readonly node: string; readonly error: string }[];
+}
+
 interface PendingSend {
   readonly records: OutgoingRecord[];
   readonly waiters: { resolve(): void; reject(e: unknown): void }[];
@@ -159,6 +172,9 @@ export class Runtime {
   private started: RuntimeExtension[] = [];
   private config_: ConfigSource | undefined;
   private shardObservers: ShardObserver[] = [];
+  private readonly nodeQueries = new Map<string, NodeQueryHandler>();
+  /** What this node knows of the entities of the shards it holds (registry.ts; the inspector reads it). */
+  readonly entities = new EntityRegistry();
 
   constructor(
     config: unknown,
@@ -167,7 +183,12 @@ export class Runtime {
     this.config = parseConfig(config);
     this.clock = options.clock ?? realClock;
     this.random = options.random ?? Math.random;
+    this.events.subscribe((event) => {
+      if (event.type === '@argus.lifecycle') this.entities.lifecycle(event);
+    });
+    installNodeQueries(this);
     this.shards = new ShardSet({
+      registry: this.entities,
       nodeId: this.config.nodeId,
       config: this.config,
       kinds: this.kinds,
@@ -422,8 +443,11 @@ export class Runtime {
       });
       const cluster = this.config.cluster;
       if (cluster) {
-        this.peer = await startPeerServer(cluster.listen.host, cluster.listen.port, (ask) =>
-          this.shards.answer(ask),
+        this.peer = await startPeerServer(
+          cluster.listen.host,
+          cluster.listen.port,
+          (ask) => this.shards.answer(ask),
+          (q) => this.answerNodeQuery(q.name, q.params),
         );
       }
       this.config_ = this.options.configSource ?? (await this.openConfigSource());
@@ -547,6 +571,13 @@ export class Runtime {
     return this.boundaries.deadLetters.list(kind);
   }
 
+  /** Discards dead letters (on every node: the store is shared); resolves to how many were listed. */
+  discardDeadLetters(ids: readonly DeadLetterId[]): Promise<number> {
+    if (!this.boundaries)
+      return Promise.reject(new ArgusError('ARGUS_ERR_NOT_STARTED', `runtime is ${this.currentStatus}`));
+    return this.boundaries.deadLetters.discard(ids);
+  }
+
   inspect(): Inspection {
     return {
       nodeId: this.nodeId,
@@ -555,6 +586,127 @@ export class Runtime {
       kinds: [...this.kinds.entries()].map(([kind, k]) => ({ kind, shards: k.shards })),
       shards: this.shards.info(),
       tree: this.tree?.describe(),
+    };
+  }
+
+  /** Publishes an event on the node's bus (the live feed carries it): extensions' own events. */
+  publish(event: ArgusEvent): void {
+    this.events.publish(event);
+  }
+
+  /** The shard of `key` when it runs here: its runner, partition and the epoch it was acquired at. */
+  localShard(
+    kind: string,
+    key: string,
+  ): { runner: ShardRunner; partition: number; epoch: number } | undefined {
+    const k = this.kinds.get(kind);
+    if (!k) return undefined;
+    const partition = shardOf(key, k.shards);
+    const running = this.shards.running(kind, partition);
+    return running ? { runner: running.runner, partition, epoch: running.epoch } : undefined;
+  }
+
+  /** The registered kind's definition (the inspector's summaries). */
+  definitionOf(kind: string): AnyEntityDefinition | undefined {
+    return this.kinds.get(kind)?.definition;
+  }
+
+  /** One level of this node's supervisor tree at `path` (`node`, `node/shards`, …); undefined if none. */
+  treeLevel(path: string): ReturnType<Supervisor['level']> | undefined {
+    const root = this.tree?.root;
+    if (!root) return undefined;
+    const parts = path.split('/');
+    if (parts[0] !== root.spec.id) return undefined;
+    let at: Supervisor | undefined = root;
+    for (const id of parts.slice(1)) {
+      at = at.childSupervisor(id);
+      if (!at) return undefined;
+    }
+    return at.level();
+  }
+
+  /** Registers what this node answers to the node query `name`; returns the unregister. */
+  onNodeQuery(name: string, handler: NodeQueryHandler): () => void {
+    this.nodeQueries.set(name, handler);
+    return () => {
+      if (this.nodeQueries.get(name) === handler) this.nodeQueries.delete(name);
+    };
+  }
+
+  private async answerNodeQuery(name: string, params: unknown): Promise<unknown> {
+    const handler = this.nodeQueries.get(name);
+    if (!handler)
+      throw new ArgusError('ARGUS_ERR_UNREACHABLE', `node '${this.nodeId}' serves no node query '${name}'`, {
+        node: this.nodeId,
+        query: name,
+      });
+    return handler(params);
+  }
+
+  /**
+   * Asks member `node` (this one directly) the node query `name`. ARGUS_ERR_UNREACHABLE when it is not a
+   * member, serves no peer endpoint, or does not answer within `timeoutMs`.
+   */
+  async queryNode(
+    node: string,
+    name: string,
+    params: unknown = null,
+    options: { timeoutMs?: number } = {},
+  ): Promise<unknown> {
+    if (node === this.nodeId) return this.answerNodeQuery(name, params);
+    const member = this.coordinator?.view().members.find((m) => m.id === node);
+    if (!member)
+      throw new ArgusError('ARGUS_ERR_UNREACHABLE', `node '${node}' is not a member of the cluster`, {
+        node,
+      });
+    if (!member.address)
+      throw new ArgusError('ARGUS_ERR_UNREACHABLE', `node '${node}' serves no peer endpoint`, { node });
+    return queryPeer(
+      node,
+      member.address,
+      { name, params },
+      options.timeoutMs ?? this.config.inspector.gatherTimeoutMs,
+    );
+  }
+
+  /**
+   * Asks every member the node query `name` at once: the answers of those that answered within
+   * `timeoutMs` (default `inspector.gatherTimeoutMs`), and the others with why.
+   */
+  async gather(
+    name: string,
+    params: unknown = null,
+    options: { timeoutMs?: number } = {},
+  ): Promise<Gathered> {
+    const members = this.coordinator?.view().members.map((m) => m.id) ?? [];
+    if (!members.includes(this.nodeId)) members.unshift(this.nodeId);
+    const timeoutMs = options.timeoutMs ?? this.config.inspector.gatherTimeoutMs;
+    const settled = await Promise.all(
+      members.map(async (node) => {
+        try {
+          let timer: NodeJS.Timeout | undefined;
+          const value = await Promise.race([
+            this.queryNode(node, name, params, { timeoutMs }),
+            new Promise((_, reject) => {
+              timer = setTimeout(
+                () => reject(new Error(`node '${node}' did not answer within ${timeoutMs} ms`)),
+                timeoutMs,
+              );
+            }),
+          ]).finally(() => clearTimeout(timer));
+          return { node, ok: true as const, value };
+        } catch (e) {
+          return {
+            node,
+            ok: false as const,
+            error: describeError(e).message.replace(/^ARGUS_ERR_[A-Z_]+: /, ''),
+          };
+        }
+      }),
+    );
+    return {
+      answers: settled.flatMap((s) => (s.ok ? [{ node: s.node, value: s.value }] : [])),
+      missing: settled.flatMap((s) => (s.ok ? [] : [{ node: s.node, error: s.error }])),
     };
   }
 

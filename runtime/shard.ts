@@ -32,6 +32,7 @@ import type {
 } from './boundaries.ts';
 import { ShardCheckpointer } from './checkpointer.ts';
 import {
+  AdminRestart,
   type AnyEntityDefinition,
   Deliver,
   type DeliverResult,
@@ -51,6 +52,7 @@ import {
 } from './envelope.ts';
 import { ArgusError, describeError } from './errors.ts';
 import type { EventBus } from './events.ts';
+import type { ShardEntities } from './registry.ts';
 
 export interface ShardSettings {
   /** Crashes in a row on one record before it is dead-lettered. */
@@ -76,6 +78,8 @@ export interface ShardDeps {
   readonly reopenWriter: () => Promise<ShardWriter>;
   /** A checkpoint landed (`ok`), or failed with `error` (ARGUS_ERR_FENCED: the shard is someone else's). */
   readonly checkpointed: (ok: boolean, error?: unknown) => void;
+  /** What the inspector knows of this shard's entities (registry.ts); fed with each applied delivery. */
+  readonly entities?: ShardEntities;
   /** This node, and the placement epoch the shard was acquired at (on batch events). */
   readonly nodeId: string;
   readonly epoch: number;
@@ -330,13 +334,15 @@ export class ShardRunner implements ChildObserver {
         const ref = await this.activate(key);
         const result = await this.deliver(key, ref, group.items);
         this.lastActive.set(key, this.deps.clock.monotonic());
-        if (result.ok)
+        if (result.ok) {
+          this.deps.entities?.processed(key, group.items.length, result.offset);
           return {
             key,
             state: result.state,
             offset: Math.max(result.offset, group.last),
             outputs: result.outputs,
           };
+        }
         if (result.index < 0) continue;
         const failed = group.items[result.index]!;
         const attempts = (this.attempts.get(failed.offset) ?? 0) + 1;
@@ -492,6 +498,54 @@ export class ShardRunner implements ChildObserver {
     const snap = this.checkpointer.pendingState(key) ?? this.view?.get(key);
     if (!snap) return { state: this.definition.initialState(key), offset: -1 };
     return { state: unpack(snap.state), offset: snap.offset };
+  }
+
+  /**
+   * Restarts an active entity as a crash would (the inspector's admin action) and resolves once it runs
+   * again. ARGUS_ERR_NOT_ACTIVE when it is not active here.
+   */
+  async restartEntity(key: string, by: string, timeoutMs = this.settings.deliveryTimeoutMs): Promise<void> {
+    const ref = this.supervisor().childRef(key);
+    if (!ref)
+      throw new ArgusError('ARGUS_ERR_NOT_ACTIVE', `entity ${this.definition.kind}/${key} is not active`, {
+        kind: this.definition.kind,
+        key,
+      });
+    const deadline = this.deps.clock.monotonic() + timeoutMs;
+    const ended = this.nextChange(key);
+    tell(ref, new AdminRestart(by));
+    await ended;
+    // It crashed: wait for its supervisor to start it again (after the backoff).
+    while (this.supervisor().childRef(key) === undefined) {
+      if (this.supervisor().childStatus(key) === undefined) return;
+      if (this.deps.clock.monotonic() > deadline)
+        throw new ArgusError(
+          'ARGUS_ERR_TIMEOUT',
+          `entity ${this.definition.kind}/${key} did not restart within ${timeoutMs} ms`,
+        );
+      await Promise.race([this.nextChange(key), new Promise((r) => setTimeout(r, 50))]);
+    }
+  }
+
+  /** Passivates an active entity (the inspector's stop); its next message activates it again. */
+  async stopEntity(key: string): Promise<void> {
+    const sup = this.supervisor();
+    if (!sup.childRef(key))
+      throw new ArgusError('ARGUS_ERR_NOT_ACTIVE', `entity ${this.definition.kind}/${key} is not active`, {
+        kind: this.definition.kind,
+        key,
+      });
+    this.lastActive.delete(key);
+    await sup.terminateChild(key, 'passivated');
+  }
+
+  /** Whether the entity is active (running) right now. */
+  isActive(key: string): boolean {
+    try {
+      return this.supervisor().childRef(key) !== undefined;
+    } catch {
+      return false;
+    }
   }
 
   /**

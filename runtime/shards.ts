@@ -30,6 +30,7 @@ import { shardOf } from './envelope.ts';
 import { ArgusError, describeError, isArgusError } from './errors.ts';
 import type { EventBus } from './events.ts';
 import type { AskRequest } from './peer.ts';
+import type { EntityRegistry } from './registry.ts';
 import type { Boundaries, ShardInfo, ShardLag } from './runtime.ts';
 import { ShardRunner } from './shard.ts';
 
@@ -39,6 +40,8 @@ export interface RegisteredKind {
 }
 
 export interface ShardSetDeps {
+  /** What the inspector knows of the entities of the shards held here. */
+  readonly registry: EntityRegistry;
   readonly nodeId: string;
   readonly config: ArgusConfig;
   readonly kinds: ReadonlyMap<string, RegisteredKind>;
@@ -116,6 +119,7 @@ export class ShardSet implements ShardHost {
             shards: () => this.deps.supervisor(),
             outputsLanded: (records) => this.deps.outputsLanded(records),
             targets: this.deps.kinds,
+            entities: this.deps.registry.open(ref.kind, ref.partition),
           },
         );
         await runner.open();
@@ -125,6 +129,7 @@ export class ShardSet implements ShardHost {
         this.deps.shardChanged(ref, true);
       } catch (e) {
         this.shards.delete(id);
+        this.deps.registry.drop(ref.kind, ref.partition);
         await runner?.close().catch(() => undefined);
         await writer.close().catch(() => undefined);
         throw e;
@@ -142,6 +147,7 @@ export class ShardSet implements ShardHost {
       this.shards.delete(id);
       this.deps.shardChanged(ref, false);
       await running.runner.close(); // flushes the last checkpoint, then closes the writer
+      this.deps.registry.drop(ref.kind, ref.partition);
     });
   }
 
@@ -186,6 +192,11 @@ export class ShardSet implements ShardHost {
   runnerOf(kind: string, key: string): ShardRunner | undefined {
     const k = this.deps.kinds.get(kind);
     return k ? this.shards.get(`${kind}/${shardOf(key, k.shards)}`)?.runner : undefined;
+  }
+
+  /** The runner of a shard running here, and the epoch it was acquired at. */
+  running(kind: string, partition: number): { runner: ShardRunner; epoch: number } | undefined {
+    return this.shards.get(`${kind}/${partition}`);
   }
 
   /** Answers an ask for an entity of a shard running here. */

@@ -176,6 +176,24 @@ export class Supervisor implements WorkerParent {
     return this.children.size;
   }
 
+  /**
+   * One level of the subtree (which_children, not recursive): each child with its own child count, so a
+   * shard of tens of thousands of entities is described without listing them.
+   */
+  level(): (Omit<ChildInfo, 'children'> & { readonly children: number })[] {
+    const out: (Omit<ChildInfo, 'children'> & { readonly children: number })[] = [];
+    for (const r of this.children.values())
+      out.push({
+        id: r.spec.id,
+        type: r.spec.type,
+        restart: r.spec.restart,
+        status: r.status,
+        restarts: r.restarts?.length ?? 0,
+        children: r.status === 'running' ? (r.running?.supervisor?.size ?? 0) : 0,
+      });
+    return out;
+  }
+
   /** The subtree, as data (which_children, recursively). */
   describe(): ChildInfo[] {
     const out: ChildInfo[] = [];

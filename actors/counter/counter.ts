@@ -47,4 +47,5 @@ export const counter = defineEntity<CounterState, CounterMessage>({
   initialState: () => ({ count: 0, applied: [] }),
   parse: parseCounterMessage,
   receive: (state, m) => applyCounter(state, m),
+  summary: (state) => ({ count: state.count, applied: state.applied.length }),
 });

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import type { LifecycleEvent } from './events.ts';
+import { EntityRegistry, HISTORY } from './registry.ts';
+
+const life = (
+  phase: LifecycleEvent['phase'],
+  path: string,
+  at: number,
+  extra: Partial<LifecycleEvent> = {},
+) => ({ type: '@argus.lifecycle', phase, path, at, ...extra }) as LifecycleEvent;
+
+describe('EntityRegistry', () => {
+  it('follows the lifecycle of the entities of the shards it holds, by path', () => {
+    const r = new EntityRegistry();
+    r.open('host-kind', 3);
+    r.lifecycle(life('started', 'node/shards/host-kind-3/web/01', 1));
+    r.lifecycle(life('crashed', 'node/shards/host-kind-3/web/01', 2, { error: 'bad' }));
+    r.lifecycle(life('restarted', 'node/shards/host-kind-3/web/01', 3, { restarts: 1 }));
+    r.lifecycle(life('started', 'node/shards/other-1/x', 4)); // a shard not held: ignored
+    r.lifecycle(life('escalated', 'node/shards/host-kind-3', 5)); // the shard supervisor itself: ignored
+    const e = r.get('host-kind', 3, 'web/01')!;
+    expect([e.status, e.restarts, e.lastError]).toEqual(['active', 1, { message: 'bad', at: 2 }]);
+    expect(e.history!.map((h) => h.phase)).toEqual(['started', 'crashed', 'restarted']);
+    expect(r.count()).toBe(1);
+    r.lifecycle(life('passivated', 'node/shards/host-kind-3/web/01', 6));
+    expect(e.status).toBe('passivated');
+    r.lifecycle(life('stopped', 'node/shards/host-kind-3/web/01', 7, { reason: 'shutdown' }));
+    expect(e.status).toBe('stopped');
+  });
+
+  it('keeps the last 20 history entries, and an admin restart’s crash is not the entity’s error', () => {
+    const r = new EntityRegistry();
+    r.open('k', 0);
+    for (let i = 0; i < 30; i++) r.lifecycle(life('started', 'node/shards/k-0/a', i));
+    const e = r.get('k', 0, 'a')!;
+    expect(e.history).toHaveLength(HISTORY);
+    expect(e.history![0]!.at).toBe(10);
+    r.admin('k', 0, 'a', 'restart', 'ops', 40).adminRestart = true;
+    r.lifecycle(life('crashed', 'node/shards/k-0/a', 41, { error: "restarted by 'ops' (inspector)" }));
+    r.lifecycle(life('restarted', 'node/shards/k-0/a', 42));
+    expect(e.lastError).toBe(undefined);
+    expect(e.restarts).toBe(1);
+    expect(e.history!.slice(-3).map((h) => [h.phase, h.by])).toEqual([
+      ['admin', 'ops'],
+      ['crashed', undefined],
+      ['restarted', undefined],
+    ]);
+  });
+
+  it('searches by case-insensitive substring, kind and status, sorted by kind then key, first N', () => {
+    const r = new EntityRegistry();
+    const a = r.open('b-kind', 0);
+    const b = r.open('a-kind', 1);
+    for (const k of ['Zeta', 'alpha', 'beta']) a.processed(k, 2, 10);
+    for (const k of ['gamma', 'ALPHA-2']) b.processed(k, 1, 5);
+    expect(r.search({ first: 10 }).items.map((e) => `${e.kind}/${e.key}`)).toEqual([
+      'a-kind/ALPHA-2',
+      'a-kind/gamma',
+      'b-kind/Zeta',
+      'b-kind/alpha',
+      'b-kind/beta',
+    ]);
+    const q = r.search({ q: 'alp', first: 1 });
+    expect([q.total, q.items.map((e) => e.key)]).toEqual([2, ['ALPHA-2']]);
+    expect(r.search({ kind: 'b-kind', q: 'ETA', first: 10 }).items.map((e) => e.key)).toEqual([
+      'Zeta',
+      'beta',
+    ]);
+    expect(r.search({ status: 'passivated', first: 10 }).total).toBe(0);
+    expect(r.search({ first: 0 })).toEqual({ total: 5, items: [] });
+    expect(a.entities.get('alpha')).toMatchObject({ processed: 2, offset: 10 });
+    r.drop('b-kind', 0);
+    expect(r.count()).toBe(2);
+  });
+});
