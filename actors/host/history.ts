@@ -143,6 +143,20 @@ export class HostHistory {
     });
   }
 
+  /** The inspector's view of a host's history: series key (`metric{tag=v}`) → `[ts, value]` pairs, oldest first. */
+  seriesOf(host: string): Record<string, [number, number | string][]> {
+    const out: Record<string, [number, number | string][]> = {};
+    for (const s of this.of(host)) out[seriesKey(s.metric, s.tags)] = s.points.map((p) => [p.ts, p.value]);
+    return out;
+  }
+
+  /** The inspector's view of a host's latest samples: series key → its last value and time. */
+  latestOf(host: string): Record<string, { value: number | string; at: number }> {
+    const out: Record<string, { value: number | string; at: number }> = {};
+    for (const s of this.latest(host)) out[seriesKey(s.metric, s.tags)] = { value: s.value, at: s.ts };
+    return out;
+  }
+
   forget(host: string): void {
     this.byHost.delete(host);
   }

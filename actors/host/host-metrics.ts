@@ -88,6 +88,7 @@ export class HostMetrics implements RuntimeExtension {
   private readonly clock: Clock;
   private agent: LocalAgent | undefined;
   private latencyObservers: ((ms: number) => void)[] = [];
+  private hostShards = 0;
 
   constructor(private readonly options: HostMetricsOptions = {}) {
     this.clock = options.clock ?? realClock;
@@ -114,7 +115,17 @@ export class HostMetrics implements RuntimeExtension {
   }
 
   register(runtime: Runtime): void {
-    runtime.register(hostEntity(this.options.observer));
+    const entity = hostEntity(this.options.observer);
+    this.hostShards = entity.shards ?? runtime.config.shards;
+    // `ask(host, id, 'history')` answers from the history of the node that owns the host — the node its
+    // records landed on — so the inspector reaches it through the usual ask routing (api.ts).
+    runtime.register({
+      ...entity,
+      query: (state, query, key) =>
+        query === HISTORY_QUERY
+          ? { id: key, series: this.history.seriesOf(key) }
+          : entity.query?.(state, query, key),
+    });
   }
 
   async start(runtime: Runtime): Promise<void> {
@@ -124,6 +135,7 @@ export class HostMetrics implements RuntimeExtension {
     await this.sets.start();
     // The history follows what this node's host entities emit, and forgets hosts whose shard left.
     this.unsubscribe.push(
+      runtime.onNodeQuery(HOSTS_QUERY, (params) => this.localHosts(params)),
       runtime.onOutput(METRICS_STREAM, (outputs) => {
         for (const o of outputs) this.history.add(o.value as MetricsRecord);
       }),
@@ -272,10 +284,63 @@ export class HostMetrics implements RuntimeExtension {
     return this.sets;
   }
 
+  /**
+   * This node's half of `GET /api/v1/hosts` (node query `hosts.list`): the hosts of the host shards it
+   * holds — those it polls and those whose records landed here — whose id contains `q` (case-insensitive),
+   * sorted by id; `total` counts them all, `items` are the first `take`, with their latest samples. A page
+   * at `offset` of the merged list is among the first `offset + limit` of each node, so that is what the
+   * asking node passes as `take`: the latest samples of the rest never cross the network.
+   */
+  localHosts(params: unknown): HostsAnswer {
+    const rt = this.runtime;
+    if (!rt) return { shards: [], total: 0, items: [] };
+    const p = (typeof params === 'object' && params !== null ? params : {}) as {
+      q?: unknown;
+      take?: unknown;
+    };
+    const q = typeof p.q === 'string' ? p.q.toLowerCase() : '';
+    const take = typeof p.take === 'number' && p.take >= 0 ? p.take : Number.POSITIVE_INFINITY;
+    const shards = rt.runningShards(HOST_KIND);
+    const held = new Set(shards);
+    const ids = new Set<string>();
+    for (const id of [...this.history.hosts(), ...this.polledHosts()])
+      if ((q === '' || id.toLowerCase().includes(q)) && held.has(rt.shardOf(HOST_KIND, id))) ids.add(id);
+    const sorted = [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return {
+      shards,
+      total: sorted.length,
+      items: sorted.slice(0, take).map((id) => ({ id, node: rt.nodeId, latest: this.history.latestOf(id) })),
+    };
+  }
+
+  /** The shard count of the host kind (0 before register). */
+  get shardCount(): number {
+    return this.hostShards;
+  }
+
   /** The latest samples of a host, as the history has them. */
   latest(id: string): ReturnType<HostHistory['latest']> {
     return this.history.latest(id);
   }
+}
+
+/** The node query each member answers with its hosts (`localHosts`). */
+export const HOSTS_QUERY = 'hosts.list';
+/** The host entity query answered from the owning node's history. */
+export const HISTORY_QUERY = 'history';
+
+export interface HostListItem {
+  readonly id: string;
+  /** The node that answered for it (holds its shard). */
+  readonly node: string;
+  readonly latest: Record<string, { value: number | string; at: number }>;
+}
+
+export interface HostsAnswer {
+  /** The host shards the member holds. */
+  readonly shards: readonly number[];
+  readonly total: number;
+  readonly items: readonly HostListItem[];
 }
 
 export const hostMetrics = (options: HostMetricsOptions = {}): HostMetrics => new HostMetrics(options);

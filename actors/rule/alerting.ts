@@ -8,6 +8,9 @@
  * Ticks are sent only by the node that owns the entity's shard, and only when the entity says it has
  * something due (`ask … 'due'`), so an idle cluster sends nothing; they go through the mailbox like any
  * message, so a tick's effects (a flush, a retry) are durable before anything depends on them.
+ *
+ * The `firing` kind (firing.ts) indexes the alerts firing now; this node answers the node query
+ * `alerts.firing` for the index buckets it holds, and `GET /api/v1/alerts` gathers them (firing-api.ts).
  */
 import type { Clock } from '../../runtime/boundaries.ts';
 import { realClock } from '../../runtime/clock.ts';
@@ -22,6 +25,8 @@ import { receiverEntity } from '../notify/receiver.ts';
 import type { Notifier, ReceiverMessage } from '../notify/types.ts';
 import { ruleApi } from './api.ts';
 import { EMPTY_RULE_INDEX, endHostRules, evaluateHostRules } from './evaluate.ts';
+import { FIRING_QUERY, firingEntity } from './firing.ts';
+import { firingApi, localFiring } from './firing-api.ts';
 import { EVENTS_STREAM, publishAlerts, RECEIVER_KIND } from './publish.ts';
 import { RULE_KIND, type RuleMessage, ruleEntity } from './rule.ts';
 import { RuleSet } from './rules.ts';
@@ -54,6 +59,7 @@ export class Alerting implements RuntimeExtension {
   private knownServiceRules = new Set<string>();
   /** Service rules removed since the last tick (their alerts are to resolve). */
   private readonly removedRules = new Set<string>();
+  private unregisterQuery: (() => void) | undefined;
 
   constructor(private readonly options: AlertingOptions = {}) {
     this.clock = options.clock ?? realClock;
@@ -81,6 +87,10 @@ export class Alerting implements RuntimeExtension {
     };
     this.routes = [
       ruleApi(() => this.rules),
+      firingApi(
+        () => this.runtime,
+        () => this.rules,
+      ),
       notifyApi(
         () => this.notify,
         () => this.runtime,
@@ -103,6 +113,7 @@ export class Alerting implements RuntimeExtension {
         routes: () => this.notifyConfig?.routes(),
       }),
     );
+    runtime.register(firingEntity());
     runtime.register(
       receiverEntity({
         config: (id) => this.notifyConfig?.receiver(id),
@@ -128,12 +139,15 @@ export class Alerting implements RuntimeExtension {
     this.notifyConfig = notify;
     this.knownServiceRules = this.serviceRuleIds();
     rules.onChange(() => this.rulesChanged());
+    this.unregisterQuery = runtime.onNodeQuery(FIRING_QUERY, (params) => localFiring(runtime, params));
     this.schedule();
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.unregisterQuery?.();
+    this.unregisterQuery = undefined;
     await this.notifyConfig?.stop();
     await this.ruleSet?.stop();
     this.runtime = undefined;
