@@ -13,14 +13,26 @@ describe('EntityRegistry', () => {
   it('follows the lifecycle of the entities of the shards it holds, by path', () => {
     const r = new EntityRegistry();
     r.open('host-kind', 3);
-    r.lifecycle(life('started', 'node/shards/host-kind-3/web/01', 1));
-    r.lifecycle(life('crashed', 'node/shards/host-kind-3/web/01', 2, { error: 'bad' }));
-    r.lifecycle(life('restarted', 'node/shards/host-kind-3/web/01', 3, { restarts: 1 }));
+    const t = r.epochMs;
+    r.lifecycle(life('started', 'node/shards/host-kind-3/web/01', t + 1_000));
+    r.lifecycle(life('crashed', 'node/shards/host-kind-3/web/01', t + 2_000, { error: 'bad' }));
+    r.lifecycle(life('restarted', 'node/shards/host-kind-3/web/01', t + 3_000, { restarts: 1 }));
     r.lifecycle(life('started', 'node/shards/other-1/x', 4)); // a shard not held: ignored
     r.lifecycle(life('escalated', 'node/shards/host-kind-3', 5)); // the shard supervisor itself: ignored
     const e = r.get('host-kind', 3, 'web/01')!;
-    expect([e.status, e.restarts, e.lastError]).toEqual(['active', 1, { message: 'bad', at: 2 }]);
-    expect(e.history!.map((h) => h.phase)).toEqual(['started', 'crashed', 'restarted']);
+    expect([e.status, e.restarts, e.lastError]).toEqual(['active', 1, { message: 'bad', at: t + 2_000 }]);
+    // Activations are not stored, only the last one's second: historyOf puts it in its place.
+    expect(e.history!.map((h) => h.phase)).toEqual(['crashed', 'restarted']);
+    expect(
+      r
+        .shard('host-kind', 3)!
+        .historyOf(e)
+        .map((h) => [h.phase, h.at - t]),
+    ).toEqual([
+      ['started', 1_000],
+      ['crashed', 2_000],
+      ['restarted', 3_000],
+    ]);
     expect(r.count()).toBe(1);
     r.lifecycle(life('passivated', 'node/shards/host-kind-3/web/01', 6));
     expect(e.status).toBe('passivated');
@@ -30,12 +42,13 @@ describe('EntityRegistry', () => {
 
   it('keeps the last 20 history entries, and an admin restart’s crash is not the entity’s error', () => {
     const r = new EntityRegistry();
-    r.open('k', 0);
-    for (let i = 0; i < 30; i++) r.lifecycle(life('started', 'node/shards/k-0/a', i));
+    const shard = r.open('k', 0);
+    for (let i = 0; i < 30; i++) r.lifecycle(life('passivated', 'node/shards/k-0/a', i));
     const e = r.get('k', 0, 'a')!;
     expect(e.history).toHaveLength(HISTORY);
     expect(e.history![0]!.at).toBe(10);
-    r.admin('k', 0, 'a', 'restart', 'ops', 40).adminRestart = true;
+    r.admin('k', 0, 'a', 'restart', 'ops', 40);
+    shard.adminRestarts.add('a');
     r.lifecycle(life('crashed', 'node/shards/k-0/a', 41, { error: "restarted by 'ops' (inspector)" }));
     r.lifecycle(life('restarted', 'node/shards/k-0/a', 42));
     expect(e.lastError).toBe(undefined);
@@ -51,8 +64,8 @@ describe('EntityRegistry', () => {
     const r = new EntityRegistry();
     const a = r.open('b-kind', 0);
     const b = r.open('a-kind', 1);
-    for (const k of ['Zeta', 'alpha', 'beta']) a.processed(k, 2, 10);
-    for (const k of ['gamma', 'ALPHA-2']) b.processed(k, 1, 5);
+    for (const k of ['Zeta', 'alpha', 'beta']) a.processed(k, 2);
+    for (const k of ['gamma', 'ALPHA-2']) b.processed(k, 1);
     expect(r.search({ first: 10 }).items.map((e) => `${e.kind}/${e.key}`)).toEqual([
       'a-kind/ALPHA-2',
       'a-kind/gamma',
@@ -68,7 +81,16 @@ describe('EntityRegistry', () => {
     ]);
     expect(r.search({ status: 'passivated', first: 10 }).total).toBe(0);
     expect(r.search({ first: 0 })).toEqual({ total: 5, items: [] });
-    expect(a.entities.get('alpha')).toMatchObject({ processed: 2, offset: 10 });
+    expect(a.entities.get('alpha')).toMatchObject({ processed: 2 });
+    expect(q.items[0]).toEqual({
+      kind: 'a-kind',
+      key: 'ALPHA-2',
+      partition: 1,
+      status: 'active',
+      restarts: 0,
+      processed: 1,
+      lastError: null,
+    });
     r.drop('b-kind', 0);
     expect(r.count()).toBe(2);
   });

@@ -335,7 +335,7 @@ export class ShardRunner implements ChildObserver {
         const result = await this.deliver(key, ref, group.items);
         this.lastActive.set(key, this.deps.clock.monotonic());
         if (result.ok) {
-          this.deps.entities?.processed(key, group.items.length, result.offset);
+          this.deps.entities?.processed(key, group.items.length);
           return {
             key,
             state: result.state,

@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { ArgusError, describeError } from '../errors.ts';
 import type { AdminEvent } from '../events.ts';
-import { type EntityHistoryEntry, type EntityListItem, listItem } from '../registry.ts';
+import type { EntityHistoryEntry, EntityListItem } from '../registry.ts';
 import type { Runtime } from '../runtime.ts';
 
 export const Q_NODE = 'inspector.node';
@@ -181,11 +181,13 @@ const entityDetail = async (rt: Runtime, kind: string, key: string): Promise<Ent
   const { runner, partition, epoch } = local;
   // A live read, or the snapshot when the entity does not answer quickly (it may be crash-looping).
   const { state, offset, active } = await runner.read(key, 500);
-  const record = rt.entities.get(kind, partition, key);
+  const shard = rt.entities.shard(kind, partition);
+  const record = shard?.entities.get(key);
   const lag = (await rt.lag().catch(() => [])).find((l) => l.kind === kind && l.partition === partition);
-  const base: EntityListItem = record
-    ? listItem(record)
-    : { kind, key, partition, status: 'passivated', restarts: 0, processed: 0, lastError: null };
+  const base: EntityListItem =
+    shard && record
+      ? shard.item(key, record)
+      : { kind, key, partition, status: 'passivated', restarts: 0, processed: 0, lastError: null };
   return {
     ...base,
     status: active ? 'active' : base.status === 'active' ? 'passivated' : base.status,
@@ -195,7 +197,7 @@ const entityDetail = async (rt: Runtime, kind: string, key: string): Promise<Ent
     offset,
     mailbox: lag ? { committed: lag.committed, end: lag.end, lag: lag.lag } : null,
     summary: summarize(rt, kind, key, state),
-    events: record?.history ? [...record.history] : [],
+    events: shard && record ? shard.historyOf(record) : [],
   };
 };
 
@@ -231,9 +233,13 @@ const act = async (rt: Runtime, r: ActionRequest): Promise<Record<string, unknow
           key: r.key,
         },
       );
-    record.adminRestart = true;
+    rt.entities.shard(r.kind, local.partition)?.adminRestarts.add(r.key);
     rt.publish(event);
-    await local.runner.restartEntity(r.key, r.by);
+    try {
+      await local.runner.restartEntity(r.key, r.by);
+    } finally {
+      rt.entities.shard(r.kind, local.partition)?.adminRestarts.delete(r.key);
+    }
     return { action: 'restart', node: rt.nodeId, restarts: record.restarts };
   }
   rt.publish(event);
@@ -256,7 +262,7 @@ export const installNodeQueries = (rt: Runtime): void => {
       ...(typeof params.status === 'string' ? { status: params.status } : {}),
       first: typeof params.first === 'number' ? params.first : 100,
     });
-    return { total, items: items.map(listItem) };
+    return { total, items };
   });
   rt.onNodeQuery(Q_ENTITY, (p) => {
     if (!isObject(p) || typeof p.kind !== 'string' || typeof p.key !== 'string')

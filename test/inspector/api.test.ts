@@ -77,6 +77,7 @@ beforeAll(async () => {
     10_000,
   );
   await waitFor('f-1 active', () => rt.entities.count('fragile') === 1, 10_000);
+  await waitFor('every checkpoint landed', async () => (await rt.lag()).every((l) => l.lag === 0), 10_000);
 });
 
 afterAll(async () => {
