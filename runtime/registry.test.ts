@@ -95,3 +95,33 @@ describe('EntityRegistry', () => {
     expect(r.count()).toBe(2);
   });
 });
+
+describe('EntityRegistry search at scale', () => {
+  it('selects the first page of many matches exactly as a full sort would', () => {
+    const r = new EntityRegistry();
+    const shards = [r.open('b', 0), r.open('a', 1), r.open('c', 2)];
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed;
+    };
+    const all: string[] = [];
+    for (let i = 0; i < 5_000; i++) {
+      const shard = shards[next() % 3]!;
+      const key = `k-${next().toString(36)}`;
+      if (shard.entities.has(key)) continue;
+      shard.processed(key, 1);
+      all.push(`${shard.kind}/${key}`);
+    }
+    const sorted = [...all].sort((x, y) => {
+      const [kx, ...rx] = x.split('/');
+      const [ky, ...ry] = y.split('/');
+      return kx! < ky! ? -1 : kx! > ky! ? 1 : rx.join('/') < ry.join('/') ? -1 : 1;
+    });
+    for (const first of [1, 7, 100, 1_249, 1_250, 5_000]) {
+      const got = r.search({ first });
+      expect(got.total).toBe(all.length);
+      expect(got.items.map((i) => `${i.kind}/${i.key}`)).toEqual(sorted.slice(0, first));
+    }
+  });
+});

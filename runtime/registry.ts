@@ -141,6 +141,43 @@ const byKindThenKey = (a: Match, b: Match): number => {
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 };
 
+/**
+ * The `k` smallest matches in order, through a max-heap of `k`: O(n log k) instead of sorting all n.
+ */
+const smallest = (all: readonly Match[], k: number): Match[] => {
+  const heap: Match[] = [];
+  const up = (i: number) => {
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (byKindThenKey(heap[i]!, heap[p]!) <= 0) return;
+      [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+      i = p;
+    }
+  };
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && byKindThenKey(heap[l]!, heap[m]!) > 0) m = l;
+      if (r < heap.length && byKindThenKey(heap[r]!, heap[m]!) > 0) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      i = m;
+    }
+  };
+  for (const m of all) {
+    if (heap.length < k) {
+      heap.push(m);
+      up(heap.length - 1);
+    } else if (byKindThenKey(m, heap[0]!) < 0) {
+      heap[0] = m;
+      down(0);
+    }
+  }
+  return heap.sort(byKindThenKey);
+};
+
 const SHARDS_PATH = 'node/shards/';
 
 export class EntityRegistry {
@@ -241,9 +278,9 @@ export class EntityRegistry {
     }
     const total = matches.length;
     if (s.first <= 0) return { total, items: [] };
-    // Sorting 50,000 keys takes ~30 ms; only the page's items are built.
-    matches.sort(byKindThenKey);
-    const items = matches.slice(0, s.first).map((m) => m.shard.item(m.key, m.r));
+    // Sorting 50,000 keys takes ~30 ms: when only a small first part is wanted, select it instead.
+    const first = s.first * 4 < total ? smallest(matches, s.first) : matches.sort(byKindThenKey);
+    const items = first.slice(0, s.first).map((m) => m.shard.item(m.key, m.r));
     return { total, items };
   }
 }
