@@ -21,6 +21,7 @@ const benchmarks: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   'host-memory': () => import('./host-memory.ts'),
   'alert-latency': () => import('./alert-latency.ts'),
   'rule-eval': () => import('./rule-eval.ts'),
+  inspector: () => import('./inspector.ts'),
 };
 
 const usage = async (problem: string): Promise<never> => {

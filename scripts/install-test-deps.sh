@@ -2,6 +2,7 @@
 # Installs what the integration tests run against (DESIGN.md, "Real services in tests"):
 #   - etcd from Debian's etcd-server (and etcdctl from etcd-client, handy by hand);
 #   - Debian's snmpd, snmp, influxdb and prometheus (host metrics, ingest, self-metrics);
+#   - Debian's chromium (the web inspector's browser tests and benchmark drive it through playwright-core);
 #   - Apache Kafka's broker jars from Maven Central, into a cache folder, through scripts/kafka/pom.xml.
 # Idempotent: what is already there is left alone, so a second run costs about a second.
 # Java 17 and Maven come with the machine; the script checks for them and says so if they are missing.
@@ -88,6 +89,21 @@ install_prometheus() {
   say "prometheus: installed ($(prometheus --version 2>&1 | head -1)), system service stopped and disabled"
 }
 
+# Debian's chromium: test/inspector/browser.test.ts and bench/inspector.ts drive /usr/bin/chromium headless
+# through playwright-core, which never downloads a browser of its own.
+install_chromium() {
+  if [ -x /usr/bin/chromium ]; then
+    say "chromium: present ($(/usr/bin/chromium --version 2>/dev/null | head -1)), nothing to do"
+    return
+  fi
+  say "chromium: missing, installing Debian's chromium"
+  as_root apt-get update -q || die "apt-get update failed"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium ||
+    die "apt-get install chromium failed"
+  [ -x /usr/bin/chromium ] || die "chromium installed but no /usr/bin/chromium"
+  say "chromium: installed ($(/usr/bin/chromium --version 2>/dev/null | head -1))"
+}
+
 check_java() {
   command -v java >/dev/null 2>&1 || die "java not found: Kafka needs Java 17 (Debian: openjdk-17-jre-headless)"
   command -v mvn >/dev/null 2>&1 || die "mvn not found: needed to fetch Kafka's jars (Debian: maven)"
@@ -112,6 +128,7 @@ install_kafka() {
 install_etcd
 install_debian_tools
 install_prometheus
+install_chromium
 check_java
 install_kafka
 say "done"
