@@ -125,3 +125,20 @@ describe('EntityRegistry search at scale', () => {
     }
   });
 });
+
+describe('EntityRegistry search text', () => {
+  it('matches the text literally, whatever regular-expression characters it holds', () => {
+    const r = new EntityRegistry();
+    const s = r.open('k', 0);
+    for (const k of ['a.b', 'aXb', 'A(B)', 'x[1]', 'c\\d', 'C-01', 'p$q', 'z*']) s.processed(k, 1);
+    const keys = (q: string) => r.search({ q, first: 10 }).items.map((i) => i.key);
+    expect(keys('a.b')).toEqual(['a.b']);
+    expect(keys('a(b')).toEqual(['A(B)']);
+    expect(keys('[1')).toEqual(['x[1]']);
+    expect(keys('\\')).toEqual(['c\\d']);
+    expect(keys('c-0')).toEqual(['C-01']);
+    expect(keys('$q')).toEqual(['p$q']);
+    expect(keys('^a')).toEqual([]);
+    expect(keys('*')).toEqual(['z*']);
+  });
+});

@@ -266,13 +266,14 @@ export class EntityRegistry {
 
   /** Matching entities: how many, and the first `first` of them sorted by kind, then key. */
   search(s: EntitySearch): { total: number; items: EntityListItem[] } {
-    const q = s.q ? s.q.toLowerCase() : undefined;
+    // A case-insensitive regular expression of the literal text: no lower-cased copy of every key.
+    const q = s.q ? new RegExp(s.q.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i') : undefined;
     const matches: Match[] = [];
     for (const shard of this.shards.values()) {
       if (s.kind !== undefined && shard.kind !== s.kind) continue;
       for (const [key, r] of shard.entities) {
         if (s.status !== undefined && r.status !== s.status) continue;
-        if (q !== undefined && !key.toLowerCase().includes(q)) continue;
+        if (q !== undefined && !q.test(key)) continue;
         matches.push({ shard, key, r });
       }
     }

@@ -16,6 +16,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { principalOf } from '../auth.ts';
 import { ArgusError, type ErrorCode, isArgusError } from '../errors.ts';
+import type { AdminEvent } from '../events.ts';
 import type { HttpRoute } from '../http.ts';
 import { failure, problem, Refusal, type Reply, readText, reply, writeJson } from '../json-api.ts';
 import type { EntityListItem } from '../registry.ts';
@@ -246,6 +247,19 @@ const action = async (
     // A restart waits for the supervisor's backoff: give it longer than a query.
     { timeoutMs: Math.max(rt.config.inspector.gatherTimeoutMs, rt.config.delivery.timeoutMs + 1_000) },
   );
+  // The owner published the event on its bus; the feed of the node the person is using shows it too.
+  if (owner !== rt.nodeId) {
+    const event: AdminEvent = {
+      type: '@argus.admin',
+      action: what,
+      kind,
+      key,
+      node: owner,
+      by,
+      at: Date.now(),
+    };
+    rt.publish(event);
+  }
   return reply(200, answer);
 };
 

@@ -222,17 +222,22 @@ const act = async (rt: Runtime, r: ActionRequest): Promise<Record<string, unknow
   }
   const local = rt.localShard(r.kind, r.key);
   if (!local) throw notHere(rt, r.kind, r.key);
+  if (r.action === 'restart' && !local.runner.isActive(r.key))
+    throw new ArgusError(
+      'ARGUS_ERR_NOT_ACTIVE',
+      `entity ${r.kind}/${r.key} is not active: nothing to restart`,
+      {
+        kind: r.kind,
+        key: r.key,
+      },
+    );
+  if (r.action === 'stop' && !local.runner.isActive(r.key))
+    throw new ArgusError('ARGUS_ERR_NOT_ACTIVE', `entity ${r.kind}/${r.key} is not active: nothing to stop`, {
+      kind: r.kind,
+      key: r.key,
+    });
   const record = rt.entities.admin(r.kind, local.partition, r.key, r.action, r.by, now);
   if (r.action === 'restart') {
-    if (!local.runner.isActive(r.key))
-      throw new ArgusError(
-        'ARGUS_ERR_NOT_ACTIVE',
-        `entity ${r.kind}/${r.key} is not active: nothing to restart`,
-        {
-          kind: r.kind,
-          key: r.key,
-        },
-      );
     rt.entities.shard(r.kind, local.partition)?.adminRestarts.add(r.key);
     rt.publish(event);
     try {

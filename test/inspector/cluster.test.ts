@@ -9,7 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { api } from '../helpers/api.ts';
+import WebSocket from 'ws';
+import { FEED_PROTOCOL } from '../../runtime/feed/protocol.ts';
+import { api, READ_TOKEN } from '../helpers/api.ts';
 import { killIfRunning, type MainNode, startClusterNode } from '../helpers/child.ts';
 import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -58,6 +60,29 @@ interface EntitiesAnswer {
 }
 
 const key = (i: number) => `k-${String(i).padStart(2, '0')}`;
+
+/** A feed client on `node` subscribed to admin events; the events it received. */
+const adminFeed = async (node: MainNode): Promise<Record<string, unknown>[]> => {
+  const ws = new WebSocket(`${node.url.replace(/^http:/, 'ws:')}/api/v1/events/stream`, [
+    FEED_PROTOCOL,
+    `bearer.${READ_TOKEN}`,
+  ]);
+  cleanups.push(async () => ws.terminate());
+  const events: Record<string, unknown>[] = [];
+  let subscribed = false;
+  ws.on('message', (d) => {
+    const frame = JSON.parse(d.toString());
+    if (frame.type === 'subscribed') subscribed = true;
+    if (frame.type === 'event') events.push(frame.event);
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  ws.send(JSON.stringify({ type: 'subscribe', filter: { types: ['@argus.admin'] } }));
+  await waitFor('subscribed', () => subscribed, 10_000);
+  return events;
+};
 
 describe('inspector in a cluster', () => {
   it('answers for every member from any one, and marks answers partial when a member is killed', async () => {
@@ -126,8 +151,16 @@ describe('inspector in a cluster', () => {
       restarts: 0,
       summary: { count: index, applied: 0 },
     });
+    const feed = await adminFeed(n1);
     const restart = await api(n1.url, `/api/v1/entities/counter/${target.key}/restart`, { method: 'POST' });
     expect(restart).toMatchObject({ status: 200, body: { action: 'restart', node: 'n2', restarts: 1 } });
+    // The person on n1 sees the action in n1's feed, though n2 carried it out.
+    await waitFor('the admin event on n1', () => feed.length > 0, 10_000);
+    expect(
+      feed.map(({ type, action, kind, key, node, by }) => ({ type, action, kind, key, node, by })),
+    ).toEqual([
+      { type: '@argus.admin', action: 'restart', kind: 'counter', key: target.key, node: 'n2', by: 'ops' },
+    ]);
     const after = await api<{ restarts: number; events: { phase: string; by?: string }[] }>(
       n1.url,
       `/api/v1/entities/counter/${target.key}`,
