@@ -72,3 +72,20 @@ export const failure = (e: unknown, invalid: readonly ErrorCode[]): Reply => {
     return problem(503, message);
   return problem(500, message);
 };
+
+/**
+ * The decoded path segments after `prefix` (`/api/v1/rules` → `[]`, `/api/v1/rules/a%2Fb` → `['a/b']`);
+ * undefined for a path outside it, 'bad' when a segment is not valid percent-encoding.
+ */
+export const pathParts = (pathname: string, prefix: string): string[] | 'bad' | undefined => {
+  if (pathname !== prefix && !pathname.startsWith(`${prefix}/`)) return undefined;
+  try {
+    return pathname
+      .slice(prefix.length)
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeURIComponent);
+  } catch {
+    return 'bad';
+  }
+};

@@ -18,6 +18,7 @@ import type {
   DeadLetterId,
   DeadLetterStore,
   MailboxTransport,
+  MemberInfo,
   OutgoingRecord,
   OutputRecord,
   PartitionRef,
@@ -791,6 +792,32 @@ export class Runtime {
   }
 
   /**
+   * The member that owns the shard of `kind`/`key` now. ARGUS_ERR_NOT_STARTED when the node does not
+   * run; ARGUS_ERR_UNREACHABLE when the shard has no owner right now (moving, or no member can take it).
+   */
+  ownerOf(kind: string, key: string): MemberInfo {
+    const k = this.kinds.get(kind);
+    if (!k)
+      throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered`, { kind });
+    const coordinator = this.coordinator;
+    if (!coordinator || this.currentStatus !== 'running')
+      throw new ArgusError('ARGUS_ERR_NOT_STARTED', `cannot find the owner of ${kind}/${key}: runtime is ${this.currentStatus}`);
+    const partition = shardOf(key, k.shards);
+    const owner = coordinator.ownerOf(kind, partition);
+    if (!owner)
+      throw new ArgusError(
+        'ARGUS_ERR_UNREACHABLE',
+        `shard ${kind}/${partition} of '${key}' has no owner right now`,
+        {
+          kind,
+          key,
+          partition,
+        },
+      );
+    return owner;
+  }
+
+  /**
    * Asks the entity's owning node for its answer to `query` (its kind's `query` handler; without one,
    * `{ state, offset }`). Rejects with ARGUS_ERR_UNREACHABLE when the shard has no owner or the owner
    * does not answer within `timeoutMs`.
@@ -813,21 +840,7 @@ export class Runtime {
           key,
         },
       );
-    const coordinator = this.coordinator;
-    if (!coordinator || this.currentStatus !== 'running')
-      throw new ArgusError('ARGUS_ERR_NOT_STARTED', `cannot ask: runtime is ${this.currentStatus}`);
-    const partition = shardOf(key, k.shards);
-    const owner = coordinator.ownerOf(kind, partition);
-    if (!owner)
-      throw new ArgusError(
-        'ARGUS_ERR_UNREACHABLE',
-        `shard ${kind}/${partition} of '${key}' has no owner right now`,
-        {
-          kind,
-          key,
-          partition,
-        },
-      );
+    const owner = this.ownerOf(kind, key);
     if (owner.id === this.nodeId) return this.shards.answer({ kind, key, query });
     if (!owner.address)
       throw new ArgusError(

@@ -20,6 +20,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpRoute } from '../../runtime/http.ts';
 import {
   failure as failureOf,
+  pathParts,
   problem,
   type Reply,
   readDocumentText,
@@ -165,20 +166,6 @@ const endpoint = (parts: readonly string[]): Handlers | undefined => {
   };
 };
 
-/** The decoded segments after /api/v1/rules; undefined for another path; 'bad' when not decodable. */
-const pathParts = (pathname: string): string[] | 'bad' | undefined => {
-  if (pathname !== PREFIX && !pathname.startsWith(`${PREFIX}/`)) return undefined;
-  try {
-    return pathname
-      .slice(PREFIX.length)
-      .split('/')
-      .filter((p) => p !== '')
-      .map(decodeURIComponent);
-  } catch {
-    return 'bad';
-  }
-};
-
 const answer = async (
   req: IncomingMessage,
   handlers: Handlers,
@@ -205,7 +192,7 @@ const failure = (e: unknown): Reply => failureOf(e, ['ARGUS_ERR_INVALID_RULE']);
 export const ruleApi =
   (rules: () => RuleSet | undefined): HttpRoute =>
   async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
-    const parts = pathParts(url.pathname);
+    const parts = pathParts(url.pathname, PREFIX);
     if (parts === undefined) return false;
     let r: Reply;
     if (parts === 'bad') r = problem(400, `path ${show(url.pathname)} is not valid percent-encoding`);

@@ -18,7 +18,7 @@ import { principalOf } from '../auth.ts';
 import { ArgusError, type ErrorCode, isArgusError } from '../errors.ts';
 import type { AdminEvent } from '../events.ts';
 import type { HttpRoute } from '../http.ts';
-import { failure, problem, Refusal, type Reply, readText, reply, writeJson } from '../json-api.ts';
+import { failure, pathParts, problem, Refusal, type Reply, readText, reply, writeJson } from '../json-api.ts';
 import type { EntityListItem } from '../registry.ts';
 import type { Runtime } from '../runtime.ts';
 import {
@@ -33,7 +33,7 @@ import {
   type TreePage,
 } from './node.ts';
 
-const PREFIX = '/api/v1/';
+const PREFIX = '/api/v1';
 export const MAX_LIMIT = 1_000;
 
 const NOT_RUNNING = 'the runtime is not running';
@@ -179,25 +179,8 @@ const entities = async (rt: Runtime, url: URL): Promise<Reply> => {
   });
 };
 
-/** The node the placement gives the entity's shard to. */
-const ownerOf = (rt: Runtime, kind: string, key: string): string => {
-  const partition = rt.shardOf(kind, key);
-  const owner = rt.cluster().placement[kind]?.[partition]?.node;
-  if (!owner)
-    throw new ArgusError(
-      'ARGUS_ERR_UNREACHABLE',
-      `shard ${kind}/${partition} of '${key}' has no owner right now`,
-      {
-        kind,
-        key,
-        partition,
-      },
-    );
-  return owner;
-};
-
 const entity = async (rt: Runtime, kind: string, key: string): Promise<Reply> => {
-  const owner = ownerOf(rt, kind, key);
+  const owner = rt.ownerOf(kind, key).id;
   const detail = (await rt.queryNode(owner, Q_ENTITY, { kind, key })) as EntityDetail;
   return reply(200, detail);
 };
@@ -239,7 +222,7 @@ const action = async (
   }
   if (rt.definitionOf(kind) === undefined)
     throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered`, { kind });
-  const owner = ownerOf(rt, kind, key);
+  const owner = rt.ownerOf(kind, key).id;
   const answer = await rt.queryNode(
     owner,
     Q_ACTION,
@@ -289,15 +272,9 @@ const route = async (
 export const inspectorApi =
   (runtime: () => Runtime | undefined): HttpRoute =>
   async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
-    if (!url.pathname.startsWith(PREFIX)) return false;
-    let parts: string[];
-    try {
-      parts = url.pathname
-        .slice(PREFIX.length)
-        .split('/')
-        .filter((p) => p !== '')
-        .map(decodeURIComponent);
-    } catch {
+    const parts = pathParts(url.pathname, PREFIX);
+    if (parts === undefined) return false;
+    if (parts === 'bad') {
       writeJson(res, problem(400, `the path ${url.pathname} is not valid percent-encoding`));
       return true;
     }

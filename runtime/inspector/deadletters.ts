@@ -22,7 +22,7 @@ import type { DeadLetter, DeadLetterId } from '../boundaries.ts';
 import { decodeEnvelope } from '../envelope.ts';
 import { describeError, isArgusError } from '../errors.ts';
 import type { HttpRoute } from '../http.ts';
-import { failure, problem, Refusal, type Reply, reply, writeJson } from '../json-api.ts';
+import { failure, pathParts, problem, Refusal, type Reply, reply, writeJson } from '../json-api.ts';
 import type { Runtime } from '../runtime.ts';
 
 const PREFIX = '/api/v1/deadletters';
@@ -259,20 +259,6 @@ const endpoint = (parts: readonly string[]): { handlers: Handlers } | { refusal:
   };
 };
 
-/** The decoded segments after /api/v1/deadletters; undefined for another path, 'bad' when undecodable. */
-const pathParts = (pathname: string): string[] | 'bad' | undefined => {
-  if (pathname !== PREFIX && !pathname.startsWith(`${PREFIX}/`)) return undefined;
-  try {
-    return pathname
-      .slice(PREFIX.length)
-      .split('/')
-      .filter((p) => p !== '')
-      .map(decodeURIComponent);
-  } catch {
-    return 'bad';
-  }
-};
-
 /** A failure as a reply; transport trouble (a broker away) is 503, since trying again later may work. */
 const failed = (e: unknown): Reply => {
   if (isArgusError(e, 'ARGUS_ERR_TRANSPORT') || isArgusError(e, 'ARGUS_ERR_TIMEOUT'))
@@ -281,7 +267,7 @@ const failed = (e: unknown): Reply => {
 };
 
 const answer = async (req: IncomingMessage, url: URL, runtime: () => Runtime | undefined): Promise<Reply> => {
-  const parts = pathParts(url.pathname);
+  const parts = pathParts(url.pathname, PREFIX);
   if (parts === 'bad' || parts === undefined)
     return problem(400, `path ${JSON.stringify(url.pathname)} is not valid percent-encoding`);
   const found = endpoint(parts);
@@ -313,7 +299,7 @@ const answer = async (req: IncomingMessage, url: URL, runtime: () => Runtime | u
 export const deadLetterRoutes =
   (runtime: () => Runtime | undefined): HttpRoute =>
   async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
-    if (pathParts(url.pathname) === undefined) return false;
+    if (pathParts(url.pathname, PREFIX) === undefined) return false;
     writeJson(res, await answer(req, url, runtime));
     return true;
   };

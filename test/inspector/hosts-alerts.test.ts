@@ -381,7 +381,17 @@ describe('hosts and firing alerts, cluster', () => {
         items: expected,
       });
     }
-    const hosts = await read(survivor.url, '/api/v1/hosts');
+    // Every pushed host is listed once its push has landed on its owner (the quiet hosts' pushes may
+    // land after the spiking ones' alerts).
+    const hosts = await waitFor(
+      'the 10 hosts listed by the survivor',
+      async () => {
+        const h = await read(survivor.url, '/api/v1/hosts');
+        return (h.body as { total?: number }).total === 10 ? h : false;
+      },
+      20_000,
+      50,
+    );
     expect(hosts.body).toMatchObject({ partial: false, missing: [], total: 10 });
     expect(hosts.body.items.map((h) => h.id)).toEqual([...spiking, ...quiet].sort());
 
