@@ -801,7 +801,10 @@ export class Runtime {
       throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `no entity kind '${kind}' is registered`, { kind });
     const coordinator = this.coordinator;
     if (!coordinator || this.currentStatus !== 'running')
-      throw new ArgusError('ARGUS_ERR_NOT_STARTED', `cannot find the owner of ${kind}/${key}: runtime is ${this.currentStatus}`);
+      throw new ArgusError(
+        'ARGUS_ERR_NOT_STARTED',
+        `cannot find the owner of ${kind}/${key}: runtime is ${this.currentStatus}`,
+      );
     const partition = shardOf(key, k.shards);
     const owner = coordinator.ownerOf(kind, partition);
     if (!owner)
