@@ -786,9 +786,9 @@ export class Runtime {
     return this.coordinator.view();
   }
 
-  /** Consumer lag of every shard running on this node. */
-  lag(): Promise<ShardLag[]> {
-    return this.shards.lag();
+  /** Consumer lag of every shard running on this node (or of the one shard `only`, when it runs here). */
+  lag(only?: PartitionRef): Promise<ShardLag[]> {
+    return this.shards.lag(only);
   }
 
   /**

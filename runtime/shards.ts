@@ -218,12 +218,15 @@ export class ShardSet implements ShardHost {
     return k.definition.query ? k.definition.query(state, ask.query, ask.key) : { state, offset };
   }
 
-  /** Consumer lag of every shard running here. */
-  async lag(): Promise<ShardLag[]> {
+  /** Consumer lag of every shard running here (or of the one shard `only`, when it runs here). */
+  async lag(only?: PartitionRef): Promise<ShardLag[]> {
     const mailbox = this.deps.boundaries()?.mailbox;
     if (!mailbox) throw new ArgusError('ARGUS_ERR_NOT_STARTED', 'the runtime is not running');
+    const running = only
+      ? [this.shards.get(idOf(only))].filter((r) => r !== undefined)
+      : [...this.shards.values()];
     return Promise.all(
-      [...this.shards.values()].map(async ({ runner }) => {
+      running.map(async ({ runner }) => {
         const kind = runner.definition.kind;
         const end = await mailbox.endOffset(kind, runner.partition);
         const committed =

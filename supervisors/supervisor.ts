@@ -102,6 +102,15 @@ type Control = ChildEnded | ChildHealthy | RestartDue | StartChild | TerminateCh
 
 const INTENSITY_ERROR = 'reached_max_restart_intensity';
 
+/** What which_children says of one child, without its own children. */
+const childInfo = (r: ChildRecord): Omit<ChildInfo, 'children'> => ({
+  id: r.spec.id,
+  type: r.spec.type,
+  restart: r.spec.restart,
+  status: r.status,
+  restarts: r.restarts?.length ?? 0,
+});
+
 export class Supervisor implements WorkerParent {
   readonly ref: ActorRef<Control>;
   private readonly children = new Map<string, ChildRecord>();
@@ -181,17 +190,10 @@ export class Supervisor implements WorkerParent {
    * shard of tens of thousands of entities is described without listing them.
    */
   level(): (Omit<ChildInfo, 'children'> & { readonly children: number })[] {
-    const out: (Omit<ChildInfo, 'children'> & { readonly children: number })[] = [];
-    for (const r of this.children.values())
-      out.push({
-        id: r.spec.id,
-        type: r.spec.type,
-        restart: r.spec.restart,
-        status: r.status,
-        restarts: r.restarts?.length ?? 0,
-        children: r.status === 'running' ? (r.running?.supervisor?.size ?? 0) : 0,
-      });
-    return out;
+    return [...this.children.values()].map((r) => ({
+      ...childInfo(r),
+      children: r.status === 'running' ? (r.running?.supervisor?.size ?? 0) : 0,
+    }));
   }
 
   /** The subtree, as data (which_children, recursively). */
@@ -199,14 +201,7 @@ export class Supervisor implements WorkerParent {
     const out: ChildInfo[] = [];
     for (const r of this.children.values()) {
       const nested = r.running?.describe?.();
-      out.push({
-        id: r.spec.id,
-        type: r.spec.type,
-        restart: r.spec.restart,
-        status: r.status,
-        restarts: r.restarts?.length ?? 0,
-        ...(nested ? { children: nested } : {}),
-      });
+      out.push({ ...childInfo(r), ...(nested ? { children: nested } : {}) });
     }
     return out;
   }

@@ -183,7 +183,8 @@ const entityDetail = async (rt: Runtime, kind: string, key: string): Promise<Ent
   const { state, offset, active } = await runner.read(key, 500);
   const shard = rt.entities.shard(kind, partition);
   const record = shard?.entities.get(key);
-  const lag = (await rt.lag().catch(() => [])).find((l) => l.kind === kind && l.partition === partition);
+  // This shard's lag only: in Kafka mode each shard's costs a broker round trip.
+  const [lag] = await rt.lag({ kind, partition }).catch(() => []);
   const base: EntityListItem =
     shard && record
       ? shard.item(key, record)
