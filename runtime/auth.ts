@@ -42,7 +42,8 @@ export type Authorization =
  *   its user for a token and sends it with each API call);
  * - push ingest, `POST /write`, `/api/v2/write`, `/api/v1/push`, and the InfluxDB handshake Telegraf
  *   makes, `GET`/`HEAD /ping`, `POST /query` (runtime/ingest/http.ts): metric agents rarely can send a
- *   bearer token, and such receivers are kept behind network ACLs — a known gap (docs/API.md).
+ *   bearer token, and such receivers are kept behind network ACLs — a known gap (docs/API.md);
+ * - log push ingest, `POST /api/v1/logs/<stream>` (one segment; runtime/logs/http-logs.ts), for the same reason.
  * `pathname` is the parsed URL's (dot segments resolved), so `/assets/../api/v1/rules` is not open.
  */
 export type Access = 'open' | Scope;
@@ -50,6 +51,8 @@ export type Access = 'open' | Scope;
 const OPEN_TO_READ: ReadonlySet<string> = new Set(['/health', '/', '/index.html', '/favicon.ico', '/ping']);
 const OPEN_TO_POST: ReadonlySet<string> = new Set(['/write', '/api/v2/write', '/api/v1/push', '/query']);
 const ASSETS = '/assets/';
+/** `POST /api/v1/logs/<stream>`: one segment, so no deeper path under it is opened by accident. */
+const LOGS_PUSH = /^\/api\/v1\/logs\/[^/]+$/;
 
 export const accessFor = (method: string, pathname: string): Access => {
   const reads = method === 'GET' || method === 'HEAD';
@@ -58,7 +61,7 @@ export const accessFor = (method: string, pathname: string): Access => {
     (OPEN_TO_READ.has(pathname) || (pathname.startsWith(ASSETS) && pathname.length > ASSETS.length))
   )
     return 'open';
-  if (method === 'POST' && OPEN_TO_POST.has(pathname)) return 'open';
+  if (method === 'POST' && (OPEN_TO_POST.has(pathname) || LOGS_PUSH.test(pathname))) return 'open';
   return reads ? 'read' : 'admin';
 };
 

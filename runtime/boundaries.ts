@@ -10,6 +10,11 @@
 export interface KindTopology {
   readonly kind: string;
   readonly partitions: number;
+  /**
+   * Embedded journal: records of each partition kept once applied (committed); older ones are trimmed
+   * at commit. Absent: all are kept. Kafka keeps its topic's retention instead.
+   */
+  readonly retain?: number;
 }
 
 /** A record to append to a kind's mailbox. `value` is an encoded envelope (runtime/envelope.ts). */
@@ -108,6 +113,11 @@ export interface MailboxTransport {
   committed(kind: string, partition: number): Promise<number>;
   /** The offset the next appended record of the partition will get (the log end). */
   endOffset(kind: string, partition: number): Promise<number>;
+  /**
+   * Reads up to `max` records of a kind's mailbox partition from `from` (the log search of actors/log).
+   * A `from` before the log's start (retention) reads from its start; records past the end are not waited for.
+   */
+  readMailbox?(kind: string, partition: number, from: number, max: number): Promise<MailboxRecord[]>;
   close(): Promise<void>;
 }
 

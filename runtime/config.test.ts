@@ -22,6 +22,7 @@ describe('parseConfig', () => {
       hosts: false,
       http: { host: '127.0.0.1', port: 7070 },
       alerts: false,
+      logs: false,
       auth: { tokens: [] },
       feed: { replayMax: 1_000, bufferBytes: 1_048_576 },
       inspector: { gatherTimeoutMs: 2_000 },
@@ -53,6 +54,30 @@ describe('parseConfig', () => {
     }
     expect(isArgusError(error, 'ARGUS_ERR_INVALID_CONFIG')).toBe(true);
     expect((error as Error).message).toContain(problem);
+  });
+
+  it('fills the logs section: listeners on loopback, one sub-stream, 500 ms grace', () => {
+    expect(parseConfig({ logs: {} }).logs).toEqual({
+      syslog: {
+        udp: '127.0.0.1:5514',
+        tcp: '127.0.0.1:5514',
+        maxFrameBytes: 65_536,
+        defaultStream: 'syslog',
+      },
+      forward: { address: '127.0.0.1:24224', maxMessageBytes: 16 << 20, maxEntries: 100_000 },
+      maxBodyBytes: 32 << 20,
+      subStreams: 1,
+      batchRecords: 1_000,
+      lingerMs: 2,
+      windowGraceMs: 500,
+      tickMs: 100,
+      retainRecords: 200_000,
+      tailBufferBytes: 256 * 1024,
+      rules: {},
+    });
+    expect(() => parseConfig({ logs: { forward: { address: 'nowhere' }, subStreams: 0 } })).toThrow(
+      'invalid configuration: logs.forward.address: must be host:port; logs.subStreams: Too small: expected number to be >=1',
+    );
   });
 
   it('names every wrong field at once', () => {

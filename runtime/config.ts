@@ -248,6 +248,89 @@ export const configSchema = z
           .strict(),
       ])
       .default(false),
+    /**
+     * Log streams (actors/log, listeners in runtime/logs; `npm start` turns it on with `{}` in embedded
+     * mode). Each listener is `host:port` or false (off); loopback by default. Log rules live in the
+     * config source's `logrules` section (etcd `/<prefix>/logrules/<id>`); `rules` here seeds it on one node.
+     */
+    logs: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            syslog: z
+              .object({
+                /** RFC 5424 / RFC 3164 datagrams. */
+                udp: z
+                  .union([z.literal(false), z.string().regex(brokerPattern, 'must be host:port')])
+                  .default('127.0.0.1:5514'),
+                /** RFC 6587: octet counting and LF/CRLF/NUL framing, detected per frame. */
+                tcp: z
+                  .union([z.literal(false), z.string().regex(brokerPattern, 'must be host:port')])
+                  .default('127.0.0.1:5514'),
+                /** Longest syslog message (UDP datagram or TCP frame); longer ones are refused and skipped. */
+                maxFrameBytes: z
+                  .number()
+                  .int()
+                  .min(480)
+                  .max(16 << 20)
+                  .default(64 * 1024),
+                /** The stream of a message without an APP-NAME (or 3164 TAG). */
+                defaultStream: z
+                  .string()
+                  .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, 'must be a stream name')
+                  .default('syslog'),
+              })
+              .strict()
+              .prefault({}),
+            forward: z
+              .object({
+                /** The Fluentd forward protocol v1 (Fluentd's and Fluent Bit's `forward` outputs). */
+                address: z
+                  .union([z.literal(false), z.string().regex(brokerPattern, 'must be host:port')])
+                  .default('127.0.0.1:24224'),
+                /** Largest forward message (msgpack, and a CompressedPackedForward after gunzip). */
+                maxMessageBytes: z
+                  .number()
+                  .int()
+                  .min(1024)
+                  .max(256 << 20)
+                  .default(16 << 20),
+                /** Most entries in one Forward / PackedForward message. */
+                maxEntries: z.number().int().min(1).max(10_000_000).default(100_000),
+              })
+              .strict()
+              .prefault({}),
+            /** Largest `POST /api/v1/logs/<stream>` NDJSON body, compressed or not (413 past it). */
+            maxBodyBytes: z
+              .number()
+              .int()
+              .min(1024)
+              .default(32 << 20),
+            /** Sub-streams per stream, by a hash of the source host: a hot stream is worked on by several entities. */
+            subStreams: z.number().int().min(1).max(256).default(1),
+            /** Records per mailbox message at most (listeners' records are batched per sub-stream). */
+            batchRecords: z.number().int().min(1).max(100_000).default(1_000),
+            /** How long a batch may wait for more records before it is appended (ms). */
+            lingerMs: z.number().int().min(0).max(1_000).default(2),
+            /** A window closes this long after its end (ms): records up to that late still count. */
+            windowGraceMs: z.number().int().min(0).max(600_000).default(500),
+            /** How often windows due to close are looked for (ms). */
+            tickMs: z.number().int().min(10).max(60_000).default(100),
+            /** Embedded mode: mailbox records each log shard keeps for search (older ones are trimmed once applied). */
+            retainRecords: z.number().int().min(1).max(100_000_000).default(200_000),
+            /** Bytes a live-tail client may have waiting before its records are sampled. */
+            tailBufferBytes: z
+              .number()
+              .int()
+              .min(1024)
+              .default(256 * 1024),
+            /** Log rule documents by id (SQL text, or YAML/JSON with `sql`), embedded mode. */
+            rules: z.record(z.string(), z.union([z.string(), z.record(z.string(), z.unknown())])).default({}),
+          })
+          .strict(),
+      ])
+      .default(false),
     /** The WebSocket live event feed (runtime/feed/). */
     feed: z
       .object({

@@ -69,6 +69,11 @@ export interface EntityDefinition<S, M extends { readonly type: string }> {
   parse?(payload: unknown): M;
   /** Output streams the entities may `ctx.emit` to (created at start, like mailboxes). */
   readonly streams?: readonly string[];
+  /**
+   * Embedded journal: mailbox records each shard keeps once applied, for readers of the mailbox
+   * (`runtime.readMailbox`, the log search); older ones are trimmed. Default: all are kept.
+   */
+  readonly retainRecords?: number;
   /** Idle time before passivation; defaults to the runtime's `passivation.idleMs`. */
   readonly passivateAfterMs?: number;
   /**

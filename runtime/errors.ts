@@ -24,6 +24,8 @@ export const ErrorCodes = {
   ARGUS_ERR_UNKNOWN_STREAM: 'an entity emitted to a stream its kind does not declare',
   ARGUS_ERR_INVALID_RULE: 'a rule document (or its id, or a rules file) is invalid',
   ARGUS_ERR_NOT_ACTIVE: 'an admin action needs an active entity and this one is not',
+  ARGUS_ERR_INVALID_LOG: 'a log record, stream name or log request is invalid',
+  ARGUS_ERR_INVALID_LOG_RULE: 'a log rule (its SQL, its document or its id) is invalid',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

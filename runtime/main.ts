@@ -21,6 +21,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { counter } from '../actors/counter/counter.ts';
 import { hostMetricsFromConfig } from '../actors/host/from-config.ts';
+import { logsFromConfig } from '../actors/log/from-config.ts';
 import { alertingFromConfig } from '../actors/rule/from-config.ts';
 import { hashToken } from './auth.ts';
 import { type ArgusConfig, parseConfig } from './config.ts';
@@ -55,6 +56,8 @@ const loadConfig = (): Record<string, unknown> => {
     hosts: config.hosts ?? {},
     // …and evaluates alert rules; `"alerts": false` turns alerting off.
     alerts: config.alerts ?? {},
+    // …and takes logs on loopback (syslog 5514, forward 24224) on one node; a cluster says so itself.
+    logs: config.logs ?? (config.cluster ? false : {}),
     ...(process.env.ARGUS_DATA_DIR ? { dataDir: process.env.ARGUS_DATA_DIR } : {}),
     http: config.http === false ? false : { ...http, ...(port !== undefined ? { port: Number(port) } : {}) },
   };
@@ -115,9 +118,19 @@ const withAdminToken = (
   };
 };
 
+const listenerList = (a: { syslogUdp?: string; syslogTcp?: string; forward?: string }): string =>
+  [
+    a.syslogUdp ? `syslog udp ${a.syslogUdp}` : '',
+    a.syslogTcp ? `syslog tcp ${a.syslogTcp}` : '',
+    a.forward ? `forward ${a.forward}` : '',
+  ]
+    .filter((s) => s !== '')
+    .join(', ') || 'HTTP only';
+
 const main = async () => {
   let runtime: ReturnType<typeof createRuntime>;
   let hosts: ReturnType<typeof hostMetricsFromConfig>;
+  let logs: ReturnType<typeof logsFromConfig>;
   let generated: { token: string; file: string } | undefined;
   try {
     const made = withAdminToken(parseConfig(loadConfig()));
@@ -130,18 +143,23 @@ const main = async () => {
       alerts ? { observer: alerts.extension.observer } : {},
     );
     // One node: the configuration's documents seed the in-memory config source (a cluster reads etcd).
+    logs = logsFromConfig(config, alerts ? { alerting: alerts.extension } : {});
     let configSource = hosts?.configSource;
-    if (alerts && !config.cluster) {
+    if ((alerts || logs) && !config.cluster) {
       configSource ??= new MemoryConfigSource();
-      for (const [section, docs] of Object.entries(alerts.seeds))
-        for (const [key, text] of Object.entries(docs)) await configSource.put(section, key, text);
+      for (const seeds of [alerts?.seeds ?? {}, logs?.seeds ?? {}])
+        for (const [section, docs] of Object.entries(seeds))
+          for (const [key, text] of Object.entries(docs)) await configSource.put(section, key, text);
     }
     runtime = createRuntime(config, configSource ? { configSource } : {});
     // Alerting first: the host kind it observes is registered by host metrics after it.
     if (alerts) runtime.use(alerts.extension);
     if (hosts) runtime.use(hosts.extension);
+    // After both: log rule results are alerts (alerting) and metrics (host entities).
+    if (logs) runtime.use(logs.extension);
     if (config.http) {
-      runtime.use(eventFeed());
+      // The live feed; with logs running it also serves live tails of log streams.
+      runtime.use(eventFeed(logs ? { logTap: () => logs?.extension.tap } : {}));
       // `GET /metrics`, with the host poller's latencies when host metrics run.
       runtime.use(selfMetrics(hosts ? { pollLatency: hosts.extension } : {}));
       // The inspector: its JSON API and the web page at `/`.
@@ -168,6 +186,7 @@ const main = async () => {
       (local
         ? `; polling this machine over SNMP as host '${local.id}'${http ? ` (${http.url}/api/v1/hosts/${local.id})` : ''}`
         : '') +
+      (logs ? `; logs: ${listenerList(logs.extension.addresses)}` : '') +
       '\n',
   );
   // The one place a token is written out: the operator's own terminal, on purpose.

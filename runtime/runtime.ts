@@ -27,7 +27,14 @@ import type {
 import { realClock } from './clock.ts';
 import { type ArgusConfig, parseConfig } from './config.ts';
 import { type AnyEntityDefinition, defaultParse, type EntityDefinition } from './entity.ts';
-import { encodeEnvelope, isEntityKey, MAX_KEY_LENGTH, newMessageId, shardOf } from './envelope.ts';
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  isEntityKey,
+  MAX_KEY_LENGTH,
+  newMessageId,
+  shardOf,
+} from './envelope.ts';
 import { ArgusError, describeError } from './errors.ts';
 import { type ArgusEvent, EventBus, type EventObserver } from './events.ts';
 import type { HttpRoute, UpgradeRoute } from './http.ts';
@@ -111,6 +118,14 @@ export interface Inspection {
 }
 
 /** One output record as observers get it: decoded, with the shard it came from. */
+/** A decoded mailbox record (runtime.readMailbox). */
+export interface MailboxEntry {
+  readonly offset: number;
+  readonly key: string;
+  readonly type: string;
+  readonly payload: unknown;
+}
+
 export interface Output {
   readonly stream: string;
   readonly partition: number;
@@ -275,6 +290,46 @@ export class Runtime {
     }));
   }
 
+  /**
+   * Reads up to `max` records of a kind's mailbox partition from `from`, decoded (the log search).
+   * Records that do not decode are skipped; `next` is the offset after the last record read.
+   */
+  async readMailbox(
+    kind: string,
+    partition: number,
+    from: number,
+    max = 1_000,
+  ): Promise<{ records: MailboxEntry[]; next: number; start: number }> {
+    const mailbox = this.boundaries?.mailbox;
+    if (!mailbox) throw new ArgusError('ARGUS_ERR_NOT_STARTED', `runtime is ${this.currentStatus}`);
+    if (!mailbox.readMailbox)
+      throw new ArgusError('ARGUS_ERR_UNKNOWN_KIND', `the ${mailbox.name} mailbox cannot be read back`, {
+        kind,
+      });
+    const raw = await mailbox.readMailbox(kind, partition, from, max);
+    const records: MailboxEntry[] = [];
+    for (const r of raw) {
+      const d = decodeEnvelope(r.value);
+      if (d.ok)
+        records.push({
+          offset: r.offset,
+          key: d.envelope.key,
+          type: d.envelope.type,
+          payload: d.envelope.payload,
+        });
+    }
+    const start = raw.length > 0 ? raw[0]!.offset : from;
+    return { records, next: raw.length > 0 ? raw[raw.length - 1]!.offset + 1 : from, start };
+  }
+
+  /** The offset the next record of a kind's mailbox partition will get. */
+  mailboxEnd(kind: string, partition: number): Promise<number> {
+    const mailbox = this.boundaries?.mailbox;
+    if (!mailbox)
+      return Promise.reject(new ArgusError('ARGUS_ERR_NOT_STARTED', `runtime is ${this.currentStatus}`));
+    return mailbox.endOffset(kind, partition);
+  }
+
   private outputsLanded(records: readonly OutputRecord[]): void {
     if (this.outputObservers.size === 0) return;
     const byStream = new Map<string, Output[]>();
@@ -419,7 +474,12 @@ export class Runtime {
     try {
       this.boundaries = this.options.boundaries ?? (await openBoundaries(this.config));
       const topology = [...this.kinds.entries()].map(([kind, k]) => ({ kind, partitions: k.shards }));
-      await this.boundaries.mailbox.ensureKinds(topology);
+      await this.boundaries.mailbox.ensureKinds(
+        topology.map((t) => {
+          const retain = this.kinds.get(t.kind)?.definition.retainRecords;
+          return retain === undefined ? t : { ...t, retain };
+        }),
+      );
       await this.boundaries.snapshots.ensureKinds(topology);
       await this.boundaries.deadLetters.ensure();
       if (streams.length > 0) {

@@ -3,6 +3,7 @@
 #   - etcd from Debian's etcd-server (and etcdctl from etcd-client, handy by hand);
 #   - Debian's snmpd, snmp, influxdb and prometheus (host metrics, ingest, self-metrics);
 #   - Debian's chromium (the web inspector's browser tests and benchmark drive it through playwright-core);
+#   - Debian's rsyslog and python3-fluent-logger (the log listeners' peer tests, test/logs/*peers.test.ts);
 #   - Apache Kafka's broker jars from Maven Central, into a cache folder, through scripts/kafka/pom.xml.
 # Idempotent: what is already there is left alone, so a second run costs about a second.
 # Java 17 and Maven come with the machine; the script checks for them and says so if they are missing.
@@ -104,6 +105,39 @@ install_chromium() {
   say "chromium: installed ($(/usr/bin/chromium --version 2>/dev/null | head -1))"
 }
 
+# Debian's rsyslog and python3-fluent-logger: test/logs/peers.test.ts starts its own rsyslogd on loopback,
+# test/logs/forward-peers.test.ts runs /usr/bin/python3 with Debian's fluent-logger against the listeners.
+# The rsyslog package enables and starts a system rsyslogd (reading /dev/log, writing /var/log): it is
+# stopped and disabled, so no daemon of it is left running. No recommends (logrotate is not needed).
+install_log_peers() {
+  local missing=()
+  [ -x /usr/sbin/rsyslogd ] || missing+=(rsyslog)
+  /usr/bin/python3 -c 'import fluent.sender' >/dev/null 2>&1 || missing+=(python3-fluent-logger)
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "rsyslog, python3-fluent-logger: present, nothing to do"
+    return
+  fi
+  say "installing Debian's ${missing[*]}"
+  as_root apt-get update -q || die "apt-get update failed"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+    die "apt-get install ${missing[*]} failed"
+  [ -x /usr/sbin/rsyslogd ] || die "rsyslog installed but no /usr/sbin/rsyslogd"
+  /usr/bin/python3 -c 'import fluent.sender' || die "python3-fluent-logger installed but fluent.sender not importable"
+  if [ -d /run/systemd/system ]; then
+    as_root systemctl stop rsyslog.service syslog.socket >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/rsyslog ]; then
+    as_root /etc/init.d/rsyslog stop >/dev/null 2>&1 || true
+  fi
+  if command -v systemctl >/dev/null 2>&1; then
+    as_root systemctl disable rsyslog.service >/dev/null 2>&1 || say "rsyslog: could not disable the system service"
+  fi
+  # Without systemd or an init script that worked, a daemon started by the package is stopped by its pid file.
+  if [ -f /run/rsyslogd.pid ]; then
+    as_root kill "$(cat /run/rsyslogd.pid)" >/dev/null 2>&1 || true
+  fi
+  say "rsyslog: installed ($(/usr/sbin/rsyslogd -v 2>/dev/null | head -1)), system service stopped and disabled"
+}
+
 check_java() {
   command -v java >/dev/null 2>&1 || die "java not found: Kafka needs Java 17 (Debian: openjdk-17-jre-headless)"
   command -v mvn >/dev/null 2>&1 || die "mvn not found: needed to fetch Kafka's jars (Debian: maven)"
@@ -129,6 +163,7 @@ install_etcd
 install_debian_tools
 install_prometheus
 install_chromium
+install_log_peers
 check_java
 install_kafka
 say "done"

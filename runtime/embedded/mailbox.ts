@@ -39,6 +39,22 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
   async ensureKinds(kinds: readonly KindTopology[]): Promise<void> {
     this.env.assertOpen('mailbox');
     await this.kinds.ensure(kinds);
+    for (const k of kinds) if (k.retain !== undefined) this.retention.set(k.kind, k.retain);
+  }
+
+  /** Kinds whose applied records are trimmed at commit, and how many each partition keeps. */
+  private readonly retention = new Map<string, number>();
+
+  /** Where a trimmed kind's partition log now starts (kept beside the heads, under a key no kind has). */
+  private start(kind: string, partition: number): number {
+    return this.env.db.heads.get([`@start:${kind}`, partition]) ?? 0;
+  }
+
+  async readMailbox(kind: string, partition: number, from: number, max: number): Promise<MailboxRecord[]> {
+    this.env.assertOpen('mailbox');
+    this.kinds.checkPartition(kind, partition);
+    this.env.fresh();
+    return this.read(kind, partition, Math.max(from, this.start(kind, partition)), max);
   }
 
   async append(kind: string, records: readonly OutgoingRecord[]): Promise<void> {
@@ -202,7 +218,18 @@ export class EmbeddedMailbox implements MailboxTransport, PartitionSource {
         { kind, partition, offset: nextOffset, end },
       );
     }
-    return () => this.env.db.offsets.putSync([kind, partition], nextOffset);
+    const retain = this.retention.get(kind);
+    if (retain === undefined) return () => this.env.db.offsets.putSync([kind, partition], nextOffset);
+    const { records: log, heads, offsets } = this.env.db;
+    return () => {
+      offsets.putSync([kind, partition], nextOffset);
+      // Applied records beyond the last `retain` go; unapplied ones always stay.
+      const start = this.start(kind, partition);
+      const keep = Math.min(nextOffset, Math.max(start, end - retain));
+      if (keep <= start) return;
+      for (let o = start; o < keep; o++) log.removeSync([kind, partition, o]);
+      heads.putSync([`@start:${kind}`, partition], keep);
+    };
   }
 
   async committed(kind: string, partition: number): Promise<number> {

@@ -12,6 +12,7 @@
  * Configuration (`auth.tokens`, `feed.replayMax`, `feed.bufferBytes`) comes from the runtime's; options
  * override it (an embedder that makes its own token passes `tokens`).
  */
+import type { LogTap } from '../../actors/log/types.ts';
 import type { TokenEntry } from '../auth.ts';
 import type { Clock } from '../boundaries.ts';
 import { realClock } from '../clock.ts';
@@ -21,7 +22,7 @@ import { refuseUpgrade, type UpgradeRoute } from '../http.ts';
 import { streamTopic } from '../kafka/topics.ts';
 import type { Runtime, RuntimeExtension } from '../runtime.ts';
 import type { FeedEvent } from './filter.ts';
-import { FEED_PATH, FeedHub, type FeedStats } from './hub.ts';
+import { DEFAULT_TAIL_BUFFER_BYTES, FEED_PATH, FeedHub, type FeedStats, NO_FEED_STATS } from './hub.ts';
 import { type EventSource, kafkaTail, outputSource } from './tail.ts';
 
 /** The output stream the feed shows besides the bus. */
@@ -42,6 +43,13 @@ export interface EventFeedOptions {
   readonly clock?: Clock;
   /** Where the `events` stream's records come from; default the Kafka tail in kafka mode, else onOutput. */
   readonly source?: (runtime: Runtime) => EventSource;
+  /**
+   * The node's log tap, asked for when the first client tails a stream (so it may be made after the
+   * feed); undefined or absent: `tail` frames are refused. Subscribed only while some client tails.
+   */
+  readonly logTap?: () => LogTap | undefined;
+  /** Default `logs.tailBufferBytes` (256 KiB when logs are off). */
+  readonly tailBufferBytes?: number;
 }
 
 export interface EventFeed extends RuntimeExtension {
@@ -90,8 +98,11 @@ export const eventFeed = (options: EventFeedOptions = {}): EventFeed => {
     register(runtime) {
       const { config } = runtime;
       const replayMax = options.replayMax ?? config.feed.replayMax;
+      const tailBufferBytes =
+        options.tailBufferBytes ?? (config.logs ? config.logs.tailBufferBytes : DEFAULT_TAIL_BUFFER_BYTES);
       for (const [field, value, min] of [
         ['replayMax', replayMax, 0],
+        ['tailBufferBytes', tailBufferBytes, 1],
         ['bufferBytes', options.bufferBytes ?? config.feed.bufferBytes, 1],
         ['heartbeatMs', options.heartbeatMs ?? 30_000, 1],
       ] as const) {
@@ -113,6 +124,8 @@ export const eventFeed = (options: EventFeedOptions = {}): EventFeed => {
         heartbeatMs: options.heartbeatMs ?? 30_000,
         clock,
         warn: warnFor(runtime),
+        logTap: options.logTap,
+        tailBufferBytes,
       });
       source = options.source ? options.source(runtime) : defaultSource(runtime, replayMax, clock);
     },
@@ -131,6 +144,6 @@ export const eventFeed = (options: EventFeedOptions = {}): EventFeed => {
       await source?.stop();
       await hub?.stop();
     },
-    stats: () => hub?.stats() ?? { clients: 0, dropped: 0, published: 0, replayable: 0 },
+    stats: () => hub?.stats() ?? NO_FEED_STATS,
   };
 };

@@ -4,10 +4,14 @@
  * and fans each published event out to the clients whose filter it matches — encoded once, sent to
  * every client as the same bytes. Heartbeat: a ping every `heartbeatMs`; a client that did not answer
  * the previous one is terminated. `stop` closes every client with 1001.
+ *
+ * Log tails (`tail` / `untail` frames) are handed to tails.ts, which subscribes to the node's `LogTap`
+ * only while some client tails; they neither need nor change the event subscription.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import type { LogTap } from '../../actors/log/types.ts';
 import { authorize, BEARER_PROTOCOL_PREFIX, type TokenEntry, tokenOf } from '../auth.ts';
 import type { Clock, TimerHandle } from '../boundaries.ts';
 import { refuseUpgrade } from '../http.ts';
@@ -19,8 +23,10 @@ import {
   FEED_PROTOCOL,
   MAX_CLIENT_FRAME,
   parseClientFrame,
+  type SubscribeFrame,
 } from './protocol.ts';
 import { Ring } from './ring.ts';
+import { LogTails } from './tails.ts';
 
 export const FEED_PATH = '/api/v1/events/stream';
 
@@ -33,7 +39,16 @@ export interface FeedHubOptions {
   readonly heartbeatMs: number;
   readonly clock: Clock;
   readonly warn: (message: string) => void;
+  /** Where tailed log records come from; absent or undefined: tails are refused (logs are off). */
+  readonly logTap?: () => LogTap | undefined;
+  /** Bytes waiting to a client past which its log records are sampled; default 256 KiB. */
+  readonly tailBufferBytes?: number;
+  /** How often a client with a sampling marker still to send is looked at; default 100 ms. */
+  readonly tailFlushMs?: number;
 }
+
+/** `logs.tailBufferBytes`' default. */
+export const DEFAULT_TAIL_BUFFER_BYTES = 256 * 1024;
 
 export interface FeedStats {
   /** Clients connected now. */
@@ -44,7 +59,20 @@ export interface FeedStats {
   readonly published: number;
   /** Events in the replay ring. */
   readonly replayable: number;
+  /** Log tails open now (all clients, all streams). */
+  readonly tails: number;
+  /** Log records left out of tails by sampling since start (each counted in a `sampled` marker). */
+  readonly sampledOut: number;
 }
+
+export const NO_FEED_STATS: FeedStats = {
+  clients: 0,
+  dropped: 0,
+  published: 0,
+  replayable: 0,
+  tails: 0,
+  sampledOut: 0,
+};
 
 interface Entry {
   readonly event: FeedEvent;
@@ -71,6 +99,7 @@ export class FeedHub {
   });
   private readonly ring: Ring<Entry>;
   private readonly clients = new Set<FeedClient>();
+  private readonly tails: LogTails;
   private running = false;
   private heartbeat: TimerHandle | undefined;
   private dropped = 0;
@@ -79,6 +108,13 @@ export class FeedHub {
 
   constructor(private readonly options: FeedHubOptions) {
     this.ring = new Ring(options.replayMax);
+    this.tails = new LogTails({
+      logTap: options.logTap ?? (() => undefined),
+      bufferBytes: options.tailBufferBytes ?? DEFAULT_TAIL_BUFFER_BYTES,
+      flushMs: options.tailFlushMs ?? 100,
+      clock: options.clock,
+      warn: options.warn,
+    });
   }
 
   start(): void {
@@ -92,6 +128,8 @@ export class FeedHub {
       dropped: this.dropped,
       published: this.published,
       replayable: this.ring.size,
+      tails: this.tails.stats().tails,
+      sampledOut: this.tails.stats().sampledOut,
     };
   }
 
@@ -140,6 +178,7 @@ export class FeedHub {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.tails.stop();
     if (this.heartbeat) this.options.clock.clearTimeout(this.heartbeat);
     this.heartbeat = undefined;
     const closing = [...this.clients].map(
@@ -173,9 +212,13 @@ export class FeedHub {
     const client = new FeedClient(ws, name, this.options.bufferBytes, (c) => {
       this.dropped++;
       this.clients.delete(c);
+      this.tails.remove(c);
     });
     this.clients.add(client);
-    ws.on('close', () => this.clients.delete(client));
+    ws.on('close', () => {
+      this.clients.delete(client);
+      this.tails.remove(client);
+    });
     // ws reports protocol errors (a frame over maxPayload: 1009, bad UTF-8: 1007) here and closes.
     ws.on('error', () => undefined);
     ws.on('pong', () => {
@@ -196,7 +239,25 @@ export class FeedHub {
       client.send(encodeFrame({ type: 'error', error: parsed.error }));
       return;
     }
-    const { filter, replay } = parsed.value;
+    const frame = parsed.value;
+    switch (frame.type) {
+      case 'subscribe':
+        this.subscribe(client, frame);
+        return;
+      case 'tail':
+        this.tails.tail(client, frame);
+        return;
+      case 'untail':
+        this.tails.untail(client, frame.stream);
+        return;
+      default: {
+        const never: never = frame;
+        throw new Error(`unhandled frame ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private subscribe(client: FeedClient, { filter, replay }: SubscribeFrame): void {
     // Synchronous from here to the new filter: no live event slips between the replay and it.
     const past = replay > 0 ? this.ring.last(replay, (e) => matches(filter, e.event)) : [];
     for (const entry of past) client.send(entry.frame);
@@ -212,6 +273,7 @@ export class FeedHub {
         if (!client.alive) {
           client.ws.terminate();
           this.clients.delete(client);
+          this.tails.remove(client);
           continue;
         }
         client.alive = false;

@@ -12,6 +12,9 @@
  *   The topic may not exist yet (no kind that emits the stream has started anywhere): the runtime
  *   creates it with the partition count of those kinds, so the tail never creates it (a guessed count
  *   would break that start); it warns once and looks again every `retryMs`.
+ *
+ * The Kafka tail itself (`KafkaTail`) knows nothing of events: it is given a `decode` for each record
+ * and delivers what that makes. log-tail.ts follows the log kind's mailbox topic with it.
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
@@ -22,6 +25,14 @@ import { AdminConnection, createKafka, topicPartitionCount, watermarks } from '.
 import { readPartitions } from '../kafka/reader.ts';
 import type { Runtime } from '../runtime.ts';
 import { asFeedEvent, type FeedEvent } from './filter.ts';
+
+/**
+ * What one Kafka record is to a tail: an item to deliver, nothing (skipped silently: a record of
+ * another kind of message), or why it is unreadable (warned once per tail, then counted).
+ */
+export type Decoded<T> =
+  | { readonly ok: true; readonly value: T | undefined }
+  | { readonly ok: false; readonly error: string };
 
 export type DeliverEvents = (events: readonly FeedEvent[]) => void;
 
@@ -71,10 +82,36 @@ const byTime = (events: FeedEvent[]): FeedEvent[] =>
     .sort((a, b) => (a.at !== undefined && b.at !== undefined ? a.at - b.at : 0) || a.i - b.i)
     .map((e) => e.event);
 
-/** Tails a stream topic read_committed (see the module doc). */
-export const kafkaTail = (options: KafkaTailOptions): EventSource => new KafkaTail(options);
+/** An event stream's record: its msgpack value as an event. */
+const decodeEvent = (_key: Buffer | null, value: Buffer | null): Decoded<FeedEvent> => {
+  let event: FeedEvent | undefined;
+  try {
+    event = value ? asFeedEvent(unpack(value)) : undefined;
+  } catch {
+    event = undefined;
+  }
+  return event ? { ok: true, value: event } : { ok: false, error: "not an event (an object with a 'type')" };
+};
 
-class KafkaTail implements EventSource {
+/** Tails a stream topic read_committed (see the module doc). */
+export const kafkaTail = (options: KafkaTailOptions): EventSource =>
+  new KafkaTail<FeedEvent>({
+    ...options,
+    decode: decodeEvent,
+    order: byTime,
+    missing: 'no kind emitting the stream has started in the cluster: its events will show once it does',
+  });
+
+/** A Kafka tail of any records; `prefill` 0 reads nothing back and follows from the end. */
+export interface KafkaTailOf<T> extends KafkaTailOptions {
+  readonly decode: (key: Buffer | null, value: Buffer | null) => Decoded<T>;
+  /** Puts the read-back items in the order to deliver them (default: as read, partition by partition). */
+  readonly order?: (items: T[]) => T[];
+  /** Why the topic may be missing, for the warning: `topic '…' does not exist yet (<missing>); looking again…`. */
+  readonly missing: string;
+}
+
+export class KafkaTail<T> {
   readonly name: string;
   private readonly kafka: Kafka;
   private readonly admin: AdminConnection;
@@ -87,9 +124,9 @@ class KafkaTail implements EventSource {
   private warnedMissing = false;
   private prefilled = false;
   private undecodable = 0;
-  private deliver: DeliverEvents = () => undefined;
+  private deliver: (items: readonly T[]) => void = () => undefined;
 
-  constructor(private readonly options: KafkaTailOptions) {
+  constructor(private readonly options: KafkaTailOf<T>) {
     this.name = `topic '${options.topic}'`;
     this.kafka = createKafka({
       brokers: options.brokers,
@@ -100,7 +137,8 @@ class KafkaTail implements EventSource {
     this.retryMs = options.retryMs ?? 2_000;
   }
 
-  async start(deliver: DeliverEvents): Promise<void> {
+  /** Starts following (returns promptly); `deliver` gets each batch's decoded items. */
+  async start(deliver: (items: readonly T[]) => void): Promise<void> {
     this.deliver = deliver;
     void this.attach();
   }
@@ -146,8 +184,7 @@ class KafkaTail implements EventSource {
     if ((await topicPartitionCount(admin, topic)) === undefined) {
       if (!this.warnedMissing)
         this.options.warn(
-          `topic '${topic}' does not exist yet (no kind emitting the stream has started in the cluster): ` +
-            `its events will show once it does; looking again every ${this.retryMs} ms`,
+          `topic '${topic}' does not exist yet (${this.options.missing}); looking again every ${this.retryMs} ms`,
         );
       this.warnedMissing = true;
       this.later(() => this.attach());
@@ -155,45 +192,42 @@ class KafkaTail implements EventSource {
     }
     if (this.warnedMissing) this.options.warn(`topic '${topic}' exists now: tailing it`);
     const marks = await watermarks(admin, topic);
-    const read: FeedEvent[] = [];
-    await readPartitions(this.kafka, {
-      topic,
-      groupPrefix: `${this.options.groupPrefix}.prefill`,
-      ranges: [...marks].map(([partition, { low, high }]) => ({
-        partition,
-        from: Math.max(low, high - this.options.prefill),
-        to: high,
-      })),
-      onRecord: (r) => {
-        const event = this.decode(r.value);
-        if (event) read.push(event);
-      },
-    });
+    const read: T[] = [];
+    if (this.options.prefill > 0)
+      await readPartitions(this.kafka, {
+        topic,
+        groupPrefix: `${this.options.groupPrefix}.prefill`,
+        ranges: [...marks].map(([partition, { low, high }]) => ({
+          partition,
+          from: Math.max(low, high - this.options.prefill),
+          to: high,
+        })),
+        onRecord: (r) => {
+          const item = this.decode(r.key, r.value);
+          if (item !== undefined) read.push(item);
+        },
+      });
     if (this.stopped) return false;
     for (const [partition, { high }] of marks) this.positions.set(partition, high);
     this.prefilled = true;
-    if (read.length > 0) this.deliver(byTime(read));
+    if (read.length > 0) this.deliver(this.options.order ? this.options.order(read) : read);
     return true;
   }
 
-  private decode(value: Buffer | null): FeedEvent | undefined {
-    let event: FeedEvent | undefined;
-    try {
-      event = value ? asFeedEvent(unpack(value)) : undefined;
-    } catch {
-      event = undefined;
-    }
+  private decode(key: Buffer | null, value: Buffer | null): T | undefined {
+    const decoded = this.options.decode(key, value);
+    if (decoded.ok) return decoded.value;
     // Reported once, then counted: a writer of bad records must not flood the node's log.
-    if (!event && this.undecodable++ === 0)
-      this.options.warn(
-        `a record of '${this.options.topic}' is not an event (an object with a 'type'); skipped`,
-      );
-    return event;
+    if (this.undecodable++ === 0)
+      this.options.warn(`a record of '${this.options.topic}' is ${decoded.error}; skipped`);
+    return undefined;
   }
 
   /** A live consumer from the tracked positions; a consumer that crashes for good is replaced. */
   private async follow(): Promise<void> {
     const { topic } = this.options;
+    // A stop while the read-back or the topic lookup was under way: no consumer after it.
+    if (this.stopped) return;
     const consumer = this.kafka.consumer({
       groupId: `${this.options.groupPrefix}.${randomUUID()}`,
       allowAutoTopicCreation: false,
@@ -224,13 +258,13 @@ class KafkaTail implements EventSource {
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         if (consumer !== this.consumer) return;
-        const events: FeedEvent[] = [];
+        const items: T[] = [];
         for (const m of batch.messages) {
-          const event = this.decode(m.value);
-          if (event) events.push(event);
+          const item = this.decode(m.key, m.value);
+          if (item !== undefined) items.push(item);
         }
         this.positions.set(batch.partition, Number(batch.lastOffset()) + 1);
-        if (events.length > 0) this.deliver(events);
+        if (items.length > 0) this.deliver(items);
       },
     });
   }

@@ -37,7 +37,8 @@ const INFLUX_VERSION = '1.8.10-argus';
 /** How long the rest of a refused body is read and dropped before the connection is cut. */
 const DRAIN_MS = 5_000;
 
-class TooLarge extends Error {}
+/** A body over the limit (readIngestBody): answer 413 and `drainRefused`. */
+export class TooLarge extends Error {}
 
 const json = (
   res: ServerResponse,
@@ -65,7 +66,7 @@ const empty = (res: ServerResponse, status: number): void => {
  * rather than destroying the request: that would destroy the socket, and the 413 would never reach
  * the client (handleIngest closes the connection once the answer is out).
  */
-const readIngestBody = (req: IncomingMessage, max: number): Promise<Buffer> =>
+export const readIngestBody = (req: IncomingMessage, max: number): Promise<Buffer> =>
   new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > max) return reject(new TooLarge(`body of ${declared} bytes is over the limit of ${max}`));
@@ -103,6 +104,14 @@ const readIngestBody = (req: IncomingMessage, max: number): Promise<Buffer> =>
     source.on('error', refuse);
     req.on('error', refuse);
   });
+
+/** After a 413 sent with `connection: close`: reads the rest unread, cutting off a client that keeps sending. */
+export const drainRefused = (req: IncomingMessage): void => {
+  const cutOff = setTimeout(() => req.destroy(), DRAIN_MS);
+  cutOff.unref();
+  req.on('close', () => clearTimeout(cutOff));
+  req.resume();
+};
 
 /** Groups points by host and hands each host's run to the sink, split into bounded messages. */
 const deliver = async (points: readonly RoutedPoint[], options: IngestOptions): Promise<void> => {
@@ -167,10 +176,7 @@ export const handleIngest = async (
       // Answer, then drain the rest unread and close: closing with unread bytes would reset the
       // connection and lose the answer. A client that keeps sending is cut off after DRAIN_MS.
       fail(413, e.message, { connection: 'close' });
-      const cutOff = setTimeout(() => req.destroy(), DRAIN_MS);
-      cutOff.unref();
-      req.on('close', () => clearTimeout(cutOff));
-      req.resume();
+      drainRefused(req);
     } else fail(400, describeError(e).message);
     return true;
   }

@@ -15,6 +15,7 @@ import type {
   ConsumeOptions,
   Consumption,
   KindTopology,
+  MailboxRecord,
   MailboxTransport,
   OutgoingRecord,
   OutputRecord,
@@ -31,6 +32,7 @@ import {
   transportError,
 } from './client.ts';
 import { type ConsumerSettings, KafkaConsumption } from './consumption.ts';
+import { readPartitions } from './reader.ts';
 import { RecordSender } from './sender.ts';
 import { mailboxTopic, streamTopic } from './topics.ts';
 
@@ -204,6 +206,29 @@ export class KafkaMailbox implements MailboxTransport {
         partition,
       });
     }
+  }
+
+  async readMailbox(kind: string, partition: number, from: number, max: number): Promise<MailboxRecord[]> {
+    const end = await this.endOffset(kind, partition);
+    const records: MailboxRecord[] = [];
+    const to = Math.min(end, Math.max(0, from) + max);
+    if (to <= from) return records;
+    await readPartitions(this.kafka, {
+      topic: this.topicOf(kind),
+      ranges: [{ partition, from: Math.max(0, from), to }],
+      groupPrefix: `${this.prefix}.read`,
+      onRecord: (r) => {
+        if (r.value !== null && r.offset < to)
+          records.push({
+            partition,
+            offset: r.offset,
+            key: r.key === null ? undefined : r.key.toString('utf8'),
+            value: r.value,
+          });
+      },
+      timeoutMs: 15_000,
+    });
+    return records;
   }
 
   async close(): Promise<void> {

@@ -323,7 +323,7 @@ describe('live event feed (embedded)', () => {
       expect.stringMatching(/^frame is not JSON: /),
       'filter.minSeverity: must be an integer from 1 to 5 (5 most severe), got number 9',
       'filter.types: must be an array of event types, got "@argus.alert"',
-      "type: must be 'subscribe', got 'unsubscribe'",
+      "type: must be 'subscribe', 'tail' or 'untail', got 'unsubscribe'",
       'frames must be JSON text, got a binary frame',
     ]);
     await c.subscribe({ types: ['@argus.alert'] });
