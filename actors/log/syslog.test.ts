@@ -193,6 +193,12 @@ describe('parseSyslog: real RFC 3164 senders', () => {
       'Started Session 42 of user deploy.',
     ],
     [
+      'rsyslog RSYSLOG_TraditionalForwardFormat of a 5424 message (tag[pid] without the colon)',
+      '<165>Dec  2 00:40:01 web1 nginx[123] hello rsyslog',
+      { facility: 20, severity: 5, at: [2026, 11, 2, 0, 40, 1], host: 'web1', app: 'nginx', procid: '123' },
+      'hello rsyslog',
+    ],
+    [
       'util-linux logger --rfc3164 -n host',
       '<13>Dec  2 00:45:59 web-1 alice: hello world',
       { facility: 1, severity: 5, at: [2026, 11, 2, 0, 45, 59], host: 'web-1', app: 'alice', procid: null },

@@ -92,6 +92,8 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))
 const BSD_TIME = /^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?= |$)/;
 /** A 3164 TAG with an optional `[pid]`, then `:`; rsyslog accepts more than the RFC's 32 alphanumerics. */
 const BSD_TAG = /^([^\s:[\]]{1,48})(?:\[([^\s\]]{1,128})\])?:(?: |$)/;
+/** `tag[pid]` without the `:`, as rsyslog's traditional forward format writes a 5424 message's APP-NAME. */
+const BSD_TAG_NO_COLON = /^([^\s:[\]]{1,48})\[([^\s\]]{1,128})\](?: |$)/;
 
 type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 const fail = (error: string): { readonly ok: false; readonly error: string } => ({ ok: false, error });
@@ -360,7 +362,7 @@ const parse3164 = (text: string, start: number, base: Base, options: SyslogOptio
 };
 
 const bsdRecord = (base: Base, timestamp: number | null, host: string | null, body: string): SyslogRecord => {
-  const tag = BSD_TAG.exec(body);
+  const tag = BSD_TAG.exec(body) ?? BSD_TAG_NO_COLON.exec(body);
   return {
     ...base,
     timestamp,

@@ -279,10 +279,10 @@ describe('rsyslogd (Debian) forwarding → syslog listeners', () => {
     expect(sinks.udp23.records()).toEqual(as23);
     expect(sinks.tcp23.records()).toEqual(as23);
     // The traditional format writes a 5424 message's TAG as rsyslog emulates it, `nginx[123]` with no
-    // colon, so it reads as a 3164 message without a TAG (default stream, the tag in the message).
+    // colon: still the app and its pid (syslog.ts reads that form too).
     const traditional = [
       {
-        stream: 'syslog',
+        stream: 'nginx',
         log: {
           time: t,
           host: 'web1',
@@ -290,7 +290,9 @@ describe('rsyslogd (Debian) forwarding → syslog listeners', () => {
             facility: 20,
             severity: 5,
             host: 'web1',
-            message: 'nginx[123] hello rsyslog',
+            app: 'nginx',
+            procid: '123',
+            message: 'hello rsyslog',
             format: '3164',
           },
         },

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { LOG_KIND } from '../../actors/log/entity.ts';
 import type { AlertEvent } from '../../actors/rule/types.ts';
+import { ForwardClient, packedForwardRequest } from '../helpers/forward-client.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 import { startWebhookServer, type WebhookServer } from '../helpers/webhook-server.ts';
 import { ADMIN_TOKEN, type LogNode, ndjson, READ_TOKEN, startLogNode } from './log-node.ts';
@@ -68,6 +69,10 @@ beforeAll(async () => {
   node = await startLogNode(
     {
       logrules: { 'nginx-5xx': RULE_5XX },
+      // A metric rule on the log rule's metric: the two alerting paths are one.
+      rules: {
+        'log-errors-host': JSON.stringify({ metric: 'log_rule.nginx-5xx', condition: '> 10', severity: 2 }),
+      },
       receivers: {
         ops: JSON.stringify({
           kind: 'webhook',
@@ -128,7 +133,8 @@ describe('a 1-minute tumbling window with HAVING count(*) > 10', () => {
     await sleep(300);
     const notified = hook
       .unique()
-      .flatMap((r) => (r.body as { alerts: { status: string; labels: Record<string, string> }[] }).alerts);
+      .flatMap((r) => (r.body as { alerts: { status: string; labels: Record<string, string> }[] }).alerts)
+      .filter((a) => a.labels.alertname === 'nginx-5xx');
     expect(notified.map((a) => ({ status: a.status, host: a.labels.host }))).toEqual([
       { status: 'firing', host: 'web-1' },
     ]);
@@ -146,6 +152,16 @@ describe('a 1-minute tumbling window with HAVING count(*) > 10', () => {
     await waitFor('step 5', async () => (await history('web-2')).length === 1, 5_000);
     expect(await history('web-1')).toEqual([[`log_rule.nginx-5xx{stream=${STREAM}}`, [11]]]);
     expect(await history('web-2')).toEqual([[`log_rule.nginx-5xx{stream=${STREAM}}`, [10]]]);
+    // …which the metric rule evaluates inside the host entities: web-1 (11 > 10) fires, web-2 does not.
+    await waitFor(
+      'the metric rule on the log metric',
+      () => node.events.some((e) => e.rule === 'log-errors-host'),
+      5_000,
+    );
+    await sleep(200);
+    expect(
+      eventsOf('log-errors-host').map((e) => ({ status: e.status, host: e.host, value: e.value })),
+    ).toEqual([{ status: 'firing', host: 'web-1', value: 11 }]);
   });
 
   it('resolves at the end of the next window without 11 errors, with one notification', async () => {
@@ -163,7 +179,9 @@ describe('a 1-minute tumbling window with HAVING count(*) > 10', () => {
     await waitFor('step 7', () => hook.unique().length >= 2, 5_000);
     const statuses = hook
       .unique()
-      .flatMap((r) => (r.body as { alerts: { status: string }[] }).alerts.map((a) => a.status));
+      .flatMap((r) => (r.body as { alerts: { status: string; labels: Record<string, string> }[] }).alerts)
+      .filter((a) => a.labels.alertname === 'nginx-5xx')
+      .map((a) => a.status);
     expect(statuses).toEqual(['firing', 'resolved']);
   });
 });
@@ -376,5 +394,84 @@ describe('live tail on the feed', () => {
       ],
     });
     expect(arrived[i]! - sent).toBeLessThan(500);
+  });
+});
+
+describe('bad input at the node', () => {
+  it('a msgpack bomb closes only its connection; the next forward client is acked and its records land', async () => {
+    const address = node.logs.addresses.forward!;
+    const bomb = await ForwardClient.connect(address);
+    // ["bomb", <array32 of 4,294,967,295 entries>]: refused from the header, before any allocation.
+    await bomb.send(
+      Buffer.concat([
+        Buffer.from([0x92, 0xa4]),
+        Buffer.from('bomb'),
+        Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]),
+      ]),
+    );
+    await bomb.closed;
+    expect(bomb.acks).toEqual([]);
+    const good = await ForwardClient.connect(address);
+    const seconds = Math.floor(T('10:55:00') / 1000);
+    await good.send(
+      packedForwardRequest(
+        'app.forward',
+        [
+          { seconds, nanos: 250_000_000, record: { msg: 'one', n: 1 } },
+          { seconds: seconds + 1, nanos: 0, record: { msg: 'two', n: 2 } },
+        ],
+        { chunk: 'c-1' },
+      ),
+    );
+    expect(await good.waitForAcks(1)).toEqual(['c-1']);
+    good.socket.end();
+    await waitFor('the forward records applied', async () => (await applied('app.forward')) === 2, 5_000);
+    const page = await get('/api/v1/logs/app.forward/records');
+    expect(
+      (page.body.items as { timeMs: number; fields: unknown }[]).map((i) => [i.timeMs, i.fields]),
+    ).toEqual([
+      [(seconds + 1) * 1000, { msg: 'two', n: 2 }],
+      [seconds * 1000 + 250, { msg: 'one', n: 1 }],
+    ]);
+  });
+
+  it('an NDJSON body with bad lines keeps the good ones and names the bad', async () => {
+    const body = [
+      JSON.stringify({ time: T('10:56:00'), ok: 1 }),
+      'not json',
+      '[1,2]',
+      JSON.stringify({ time: T('10:56:01'), ok: 2 }),
+    ].join('\n');
+    const r = await post('app.mixed', body);
+    expect(r.status).toBe(400);
+    const answer = JSON.parse(r.text) as { accepted: number; errors: string[] };
+    expect(answer.accepted).toBe(2);
+    await waitFor('the good lines applied', async () => (await applied('app.mixed')) === 2, 5_000);
+    expect(
+      ((await get('/api/v1/logs/app.mixed/records')).body.items as { fields: unknown }[]).map(
+        (i) => i.fields,
+      ),
+    ).toEqual([
+      { time: T('10:56:01'), ok: 2 },
+      { time: T('10:56:00'), ok: 1 },
+    ]);
+  });
+
+  it('a rule that is not SQL, or calls an unknown function, is refused with where; nothing is stored', async () => {
+    const notSql = await put('/api/v1/logrules/bad', 'hello world');
+    expect(notSql.status).toBe(400);
+    expect(String(notSql.body.error)).toBe(
+      `ARGUS_ERR_INVALID_LOG_RULE: log rule 'bad': syntax error at line 1, column 7: Expected "--", "/*", ":=", "=", "FOR", "TO", or [ \\t\\n\\r] but "w" found.`,
+    );
+    const unknownFn = await put(
+      '/api/v1/logrules/bad',
+      'SELECT median(latency) FROM "app.x" GROUP BY TUMBLE(1 minute)',
+    );
+    expect(unknownFn.status).toBe(400);
+    expect(String(unknownFn.body.error)).toBe(
+      "ARGUS_ERR_INVALID_LOG_RULE: log rule 'bad': unknown function 'median' at line 1, column 8",
+    );
+    expect((await get('/api/v1/logrules/bad')).status).toBe(404);
+    expect(node.rt.status).toBe('running');
   });
 });
