@@ -20,6 +20,7 @@ import { type ForwardListener, startForwardListener } from '../../runtime/logs/f
 import { logsIngestRoute } from '../../runtime/logs/http-logs.ts';
 import { type SyslogListeners, startSyslogListeners } from '../../runtime/logs/syslog-listener.ts';
 import type { Runtime, RuntimeExtension } from '../../runtime/runtime.ts';
+import { Ticker } from '../../runtime/ticker.ts';
 import type { Alerting } from '../rule/alerting.ts';
 import { EVENTS_STREAM, publishAlerts } from '../rule/publish.ts';
 import type { AlertEvent } from '../rule/types.ts';
@@ -49,7 +50,7 @@ export class Logs implements RuntimeExtension {
   private ingest: LogIngest | undefined;
   private syslog: SyslogListeners | undefined;
   private forward: ForwardListener | undefined;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly ticker: Ticker;
   private ticking = false;
   private readonly clock: Clock;
   private readonly warn: (message: string) => void;
@@ -63,6 +64,7 @@ export class Logs implements RuntimeExtension {
   constructor(private readonly options: LogsOptions) {
     this.clock = options.clock ?? realClock;
     this.warn = options.warn ?? ((m: string) => process.emitWarning(`argus logs: ${m}`));
+    this.ticker = new Ticker(options.config.tickMs, () => this.tick());
     this.routes = [
       logsIngestRoute(() => this.ingest, {
         maxBodyBytes: options.config.maxBodyBytes,
@@ -189,12 +191,11 @@ export class Logs implements RuntimeExtension {
       await rules.stop();
       throw e;
     }
-    this.schedule();
+    this.ticker.start();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.ticker.stop();
     this.unfollowRemote();
     await this.remote?.stop();
     this.remote = undefined;
@@ -228,15 +229,6 @@ export class Logs implements RuntimeExtension {
   private unfollowRemote(): void {
     this.unsubscribeRemote?.();
     this.unsubscribeRemote = undefined;
-  }
-
-  private schedule(): void {
-    this.timer = setTimeout(() => {
-      this.tick().finally(() => {
-        if (this.runtime) this.schedule();
-      });
-    }, this.options.config.tickMs);
-    this.timer.unref?.();
   }
 
   /** Sends `log.tick` to each local stream entity that has a window (or a deleted rule) due. */

@@ -9,7 +9,7 @@
  * Pure: (alerts, closed windows) → (alerts, events). A resolved series is kept (inactive, with its seq)
  * so its next alert goes on counting; inactive series unseen for a day are forgotten.
  */
-import { fingerprint, renderTemplate } from '../rule/fingerprint.ts';
+import { canonicalLabels, fingerprint, renderTemplate } from '../rule/fingerprint.ts';
 import type { AlertEvent, AlertStatus, Labels, Severity } from '../rule/types.ts';
 import type { LogRulePlan } from './sql.ts';
 import type { ClosedGroup } from './windows.ts';
@@ -56,9 +56,7 @@ export const logAlertLabels = (
   for (const [k, v] of Object.entries(meta.labels)) merged[k] = v;
   merged.alertname = meta.id;
   merged.severity = String(meta.severity);
-  const out: Record<string, string> = {};
-  for (const k of Object.keys(merged).sort()) if (merged[k] !== '') out[k] = merged[k]!;
-  return out;
+  return canonicalLabels(merged);
 };
 
 const GROUP_PLACEHOLDER = /\{\{\s*(stream|group\.[A-Za-z_][A-Za-z0-9_.]*)\s*\}\}/g;

@@ -17,6 +17,7 @@ import { realClock } from '../../runtime/clock.ts';
 import { describeError } from '../../runtime/errors.ts';
 import type { HttpRoute } from '../../runtime/http.ts';
 import type { Runtime, RuntimeExtension } from '../../runtime/runtime.ts';
+import { Ticker } from '../../runtime/ticker.ts';
 import type { HostObserver } from '../host/host.ts';
 import { notifyApi } from '../notify/api.ts';
 import { NotifyConfig } from '../notify/config.ts';
@@ -49,7 +50,7 @@ export class Alerting implements RuntimeExtension {
   private runtime: Runtime | undefined;
   private ruleSet: RuleSet | undefined;
   private notifyConfig: NotifyConfig | undefined;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly ticker: Ticker;
   private ticking = false;
   private readonly clock: Clock;
   private readonly notifier: Notifier;
@@ -61,10 +62,11 @@ export class Alerting implements RuntimeExtension {
   private readonly removedRules = new Set<string>();
   private unregisterQuery: (() => void) | undefined;
 
-  constructor(private readonly options: AlertingOptions = {}) {
+  constructor(options: AlertingOptions = {}) {
     this.clock = options.clock ?? realClock;
     this.warn = options.warn ?? ((m: string) => process.emitWarning(`argus alerting: ${m}`));
     this.notifier = options.notifier ?? createHttpNotifier({ clock: this.clock });
+    this.ticker = new Ticker(options.tickMs ?? 250, () => this.tick());
     this.observer = {
       streams: [EVENTS_STREAM],
       observe: (observed, record, at, ctx) => {
@@ -140,12 +142,11 @@ export class Alerting implements RuntimeExtension {
     this.knownServiceRules = this.serviceRuleIds();
     rules.onChange(() => this.rulesChanged());
     this.unregisterQuery = runtime.onNodeQuery(FIRING_QUERY, (params) => localFiring(runtime, params));
-    this.schedule();
+    this.ticker.start();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.ticker.stop();
     this.unregisterQuery?.();
     this.unregisterQuery = undefined;
     await this.notifyConfig?.stop();
@@ -162,15 +163,6 @@ export class Alerting implements RuntimeExtension {
     const now = this.serviceRuleIds();
     for (const id of this.knownServiceRules) if (!now.has(id)) this.removedRules.add(id);
     this.knownServiceRules = now;
-  }
-
-  private schedule(): void {
-    this.timer = setTimeout(() => {
-      this.tick().finally(() => {
-        if (this.runtime) this.schedule();
-      });
-    }, this.options.tickMs ?? 250);
-    this.timer.unref?.();
   }
 
   private local(kind: string, key: string): boolean {

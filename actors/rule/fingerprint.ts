@@ -92,6 +92,11 @@ export const alertLabels = (rule: Rule, who: SeriesIdentity): Labels => {
   for (const [k, v] of Object.entries(rule.labels)) merged[k] = v;
   merged.alertname = rule.id;
   merged.severity = String(rule.severity);
+  return canonicalLabels(merged);
+};
+
+/** Labels sorted by name, empty values left out (as Prometheus does): what fingerprints are made of. */
+export const canonicalLabels = (merged: Readonly<Record<string, string>>): Labels => {
   const out: Record<string, string> = {};
   for (const k of Object.keys(merged).sort()) if (merged[k] !== '') out[k] = merged[k]!;
   return out;

@@ -19,8 +19,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EtcdConfigSource } from '../../cluster/etcd-config.ts';
 import { shardOf } from '../../runtime/envelope.ts';
-import { api, READ_TOKEN } from '../helpers/api.ts';
-import { killIfRunning, type MainNode, startClusterNode } from '../helpers/child.ts';
+import {
+  killIfRunning,
+  type MainNode,
+  runningShards,
+  startClusterNode,
+  waitForSplit,
+} from '../helpers/child.ts';
 import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
 import { type SimulatedAgents, startSimulatedAgents } from '../helpers/snmp-agents.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
@@ -53,13 +58,6 @@ const startNode = (id: string, prefix: string): Promise<Node> =>
     },
     (node) => cleanups.push(() => killIfRunning(node)),
   );
-
-const running = async (node: Node, kind: string): Promise<number[]> =>
-  (
-    await api<{ running: { kind: string; partition: number }[] }>(node.url, '/cluster', { token: READ_TOKEN })
-  ).body.running
-    .filter((r) => r.kind === kind)
-    .map((r) => r.partition);
 
 type Alert = { status: string; labels: Record<string, string>; fingerprint: string };
 const alertsOf = (server: WebhookServer): Alert[] =>
@@ -120,15 +118,7 @@ describe('alerting in a cluster', () => {
     );
 
     const nodes = [await startNode('a1', prefix), await startNode('a2', prefix)];
-    await waitFor(
-      'the two nodes to split the shards',
-      async () => {
-        const [s1, s2] = await Promise.all(nodes.map((n) => running(n, 'host')));
-        return s1!.length > 0 && s2!.length > 0 && s1!.length + s2!.length === SHARDS;
-      },
-      40_000,
-      200,
-    );
+    await waitForSplit(nodes, 'host', SHARDS);
     // Pushed hosts beside the polled ones, through both nodes: below the threshold, they fire nothing.
     for (const [i, n] of nodes.entries()) {
       const res = await fetch(`${n.url}/write?precision=ms`, {
@@ -149,7 +139,7 @@ describe('alerting in a cluster', () => {
     const owner = await waitFor(
       'the receiver’s owner',
       async () => {
-        for (const n of nodes) if ((await running(n, 'receiver')).includes(receiverShard)) return n;
+        for (const n of nodes) if ((await runningShards(n, 'receiver')).includes(receiverShard)) return n;
         return false;
       },
       10_000,

@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { testAuth } from './api.ts';
+import { api, READ_TOKEN, testAuth } from './api.ts';
+import { waitFor } from './wait.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -129,3 +130,23 @@ export const startClusterNode = async (
   const { node: child, url } = await startMainNode({ ARGUS_CONFIG: file }, track);
   return { id: options.id, child, url };
 };
+
+/** The shards of `kind` a node runs now (its `/cluster` answer). */
+export const runningShards = async (node: MainNode, kind: string): Promise<number[]> =>
+  (
+    await api<{ running: { kind: string; partition: number }[] }>(node.url, '/cluster', { token: READ_TOKEN })
+  ).body.running
+    .filter((r) => r.kind === kind)
+    .map((r) => r.partition);
+
+/** Waits until every node runs some of the `shards` shards of `kind` and together they run all. */
+export const waitForSplit = (nodes: readonly MainNode[], kind: string, shards: number, timeoutMs = 40_000) =>
+  waitFor(
+    `the ${nodes.length} nodes to split the ${kind} shards`,
+    async () => {
+      const held = await Promise.all(nodes.map((n) => runningShards(n, kind)));
+      return held.every((h) => h.length > 0) && held.reduce((n, h) => n + h.length, 0) === shards;
+    },
+    timeoutMs,
+    200,
+  );

@@ -25,7 +25,7 @@ import { MemoryConfigSource } from '../../runtime/memory-config.ts';
 import { createRuntime, type Runtime } from '../../runtime/runtime.ts';
 import { pushGauge } from '../alerts/support.ts';
 import { api, READ_TOKEN, testAuth } from '../helpers/api.ts';
-import { killIfRunning, type MainNode, startClusterNode } from '../helpers/child.ts';
+import { killIfRunning, type MainNode, runningShards, startClusterNode } from '../helpers/child.ts';
 import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -287,11 +287,6 @@ describe('hosts and firing alerts, cluster', () => {
       (node) => cleanups.push(() => killIfRunning(node)),
     );
 
-  const running = async (node: MainNode, kind: string): Promise<number[]> =>
-    (await read<{ running: { kind: string; partition: number }[] }>(node.url, '/cluster')).body.running
-      .filter((r) => r.kind === kind)
-      .map((r) => r.partition);
-
   const firingHosts = async (node: MainNode): Promise<Listed> =>
     (await read(node.url, '/api/v1/alerts')).body;
 
@@ -307,10 +302,10 @@ describe('hosts and firing alerts, cluster', () => {
       'the two nodes to split the host and firing shards',
       async () => {
         const [h1, h2, f1, f2] = await Promise.all([
-          running(survivor, 'host'),
-          running(victim, 'host'),
-          running(survivor, FIRING_KIND),
-          running(victim, FIRING_KIND),
+          runningShards(survivor, 'host'),
+          runningShards(victim, 'host'),
+          runningShards(survivor, FIRING_KIND),
+          runningShards(victim, FIRING_KIND),
         ]);
         seen = { h1, h2, f1, f2 };
         const split = (a: number[], b: number[]) =>

@@ -12,7 +12,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EtcdConfigSource } from '../../cluster/etcd-config.ts';
 import { shardOf } from '../../runtime/envelope.ts';
 import { api, READ_TOKEN } from '../helpers/api.ts';
-import { killIfRunning, type MainNode, startClusterNode } from '../helpers/child.ts';
+import {
+  killIfRunning,
+  type MainNode,
+  runningShards,
+  startClusterNode,
+  waitForSplit,
+} from '../helpers/child.ts';
 import { etcdEndpoints, kafkaBrokers, uniquePrefix } from '../helpers/services.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 import { startWebhookServer } from '../helpers/webhook-server.ts';
@@ -44,13 +50,6 @@ const startNode = (id: string, prefix: string): Promise<MainNode> =>
     },
     (node) => cleanups.push(() => killIfRunning(node)),
   );
-
-const running = async (node: MainNode, kind: string): Promise<number[]> =>
-  (
-    await api<{ running: { kind: string; partition: number }[] }>(node.url, '/cluster', { token: READ_TOKEN })
-  ).body.running
-    .filter((r) => r.kind === kind)
-    .map((r) => r.partition);
 
 const post = async (node: MainNode, records: readonly Record<string, unknown>[]) => {
   const res = await fetch(`${node.url}/api/v1/logs/${STREAM}`, {
@@ -98,21 +97,13 @@ describe('log rules in a cluster', () => {
       }),
     );
     const nodes = [await startNode('log-a', prefix), await startNode('log-b', prefix)];
-    await waitFor(
-      'both nodes own log shards',
-      async () => {
-        const [a, b] = await Promise.all(nodes.map((n) => running(n, 'log')));
-        return a!.length > 0 && b!.length > 0 && a!.length + b!.length === SHARDS;
-      },
-      40_000,
-      200,
-    );
+    await waitForSplit(nodes, 'log', SHARDS);
     // Start at the beginning of a window, so both batches and the failover fit in it.
     const now = Date.now();
     const windowStart = Math.ceil(now / WINDOW_MS) * WINDOW_MS;
     await sleep(windowStart - now + 200);
     const partition = shardOf(STREAM, SHARDS);
-    const owner = (await running(nodes[0]!, 'log')).includes(partition) ? nodes[0]! : nodes[1]!;
+    const owner = (await runningShards(nodes[0]!, 'log')).includes(partition) ? nodes[0]! : nodes[1]!;
     const survivor = owner === nodes[0] ? nodes[1]! : nodes[0]!;
     const batch = (n: number, from: number) =>
       Array.from({ length: n }, (_, i) => ({
@@ -129,7 +120,7 @@ describe('log rules in a cluster', () => {
     await owner.child.kill9();
     await waitFor(
       'the survivor owns every log shard',
-      async () => (await running(survivor, 'log')).length === SHARDS,
+      async () => (await runningShards(survivor, 'log')).length === SHARDS,
       20_000,
       100,
     );
