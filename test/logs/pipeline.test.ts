@@ -8,6 +8,7 @@
  * window end plus the grace (500 ms); records carry their own times.
  */
 import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { LOG_KIND } from '../../actors/log/entity.ts';
@@ -433,6 +434,39 @@ describe('bad input at the node', () => {
       [(seconds + 1) * 1000, { msg: 'two', n: 2 }],
       [seconds * 1000 + 250, { msg: 'one', n: 1 }],
     ]);
+  });
+
+  it('a 100 MB syslog line over TCP is skipped with bounded memory; the next message on the connection lands', async () => {
+    const tcp = node.logs.addresses.syslogTcp!;
+    const socket = connect({ host: '127.0.0.1', port: Number(tcp.slice(tcp.lastIndexOf(':') + 1)) });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('error', reject);
+    });
+    const heapBefore = process.memoryUsage().heapUsed;
+    const chunk = Buffer.alloc(1 << 20, 0x61);
+    const write = (b: Buffer) =>
+      new Promise<void>((resolve, reject) => socket.write(b, (e) => (e ? reject(e) : resolve())));
+    await write(Buffer.from('<14>1 - big huge - - - '));
+    for (let i = 0; i < 100; i++) await write(chunk);
+    const stamp = new Date(T('10:57:00')).toISOString();
+    await write(Buffer.from(`\n<14>1 ${stamp} web-9 after.big - - - still here\n`));
+    await waitFor(
+      'the message after the 100 MB line',
+      async () => (await applied('after.big')) === 1,
+      20_000,
+    );
+    socket.end();
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 << 20);
+    expect(await applied('huge')).toBe(0);
+    const page = await get('/api/v1/logs/after.big/records');
+    expect(
+      (page.body.items as { fields: { message: string; host: string } }[]).map((i) => [
+        i.fields.host,
+        i.fields.message,
+      ]),
+    ).toEqual([['web-9', 'still here']]);
+    expect(node.logs.stats().syslog?.invalid).toBeGreaterThanOrEqual(1);
   });
 
   it('an NDJSON body with bad lines keeps the good ones and names the bad', async () => {
