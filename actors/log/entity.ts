@@ -342,9 +342,12 @@ const collectPoints = (
   for (const g of groups) {
     const value = g.values[first.alias];
     if (value === null || value === undefined || !Number.isFinite(value)) continue;
-    const host = typeof g.group.host === 'string' && isStreamName(g.group.host) ? g.group.host : stream;
+    // On the group's host entity when `host` names one; else on the stream's, with `host` as a tag.
+    const onHost = typeof g.group.host === 'string' && isStreamName(g.group.host);
+    const host = onHost ? (g.group.host as string) : stream;
     const tags: Record<string, string> = { stream };
-    for (const [k, v] of Object.entries(g.group)) if (k !== 'host') tags[k] = v === null ? '' : String(v);
+    for (const [k, v] of Object.entries(g.group))
+      if (!(onHost && k === 'host')) tags[k] = v === null ? '' : String(v);
     const list = points.get(host) ?? [];
     list.push({ metric: `log_rule.${run.meta.id}`, tags, ts: g.windowEnd, value });
     points.set(host, list);

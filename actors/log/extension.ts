@@ -131,6 +131,7 @@ export class Logs implements RuntimeExtension {
       retainRecords: this.options.config.retainRecords,
     };
     runtime.register(logEntity(entity));
+    this.options.alerting?.addRuleSource((rule) => this.ruleSet?.get(rule) !== undefined);
   }
 
   async start(runtime: Runtime): Promise<void> {

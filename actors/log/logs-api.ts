@@ -31,9 +31,12 @@ import { isStreamName } from './types.ts';
 
 const PREFIX = '/api/v1/logs';
 
-/** The entity keys of a stream: itself, or its sub-streams. */
+/**
+ * The entity keys of a stream: itself and, when split, its sub-streams — the stream's own key too, so
+ * records taken in before the stream was split are still found.
+ */
 export const streamKeys = (stream: string, subStreams: number): string[] =>
-  subStreams <= 1 ? [stream] : Array.from({ length: subStreams }, (_, i) => `${stream}#${i}`);
+  subStreams <= 1 ? [stream] : [stream, ...Array.from({ length: subStreams }, (_, i) => `${stream}#${i}`)];
 
 /** A time bound: RFC 3339 text or epoch ms. */
 export const parseTime = (name: string, text: string | null): number | undefined => {
@@ -71,12 +74,11 @@ const serve = async (
       records += a.records;
       if (a.newest !== null && (newest === null || a.newest > newest)) newest = a.newest;
     }
-    const main = (answers[0] ?? {}) as { rules?: unknown };
-    const aggregator =
-      subStreams <= 1 ? main : ((await rt.ask(LOG_KIND, stream, 'summary')) as { rules?: unknown });
+    // keys[0] is the stream entity itself, which holds the rules' windows and alerts.
+    const aggregator = (answers[0] ?? {}) as { rules?: unknown };
     return reply(200, {
       stream,
-      subStreams: keys.length,
+      subStreams,
       records,
       newest,
       rules: aggregator.rules ?? {},

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ArgusError, isArgusError } from '../../runtime/errors.ts';
 import { MemoryConfigSource } from '../../runtime/memory-config.ts';
@@ -304,5 +305,25 @@ describe('LogRuleSet', () => {
     await rules.put('b', SQL);
     expect(calls).toEqual([1]);
     expect(warnings).toEqual(['log rules listener failed: boom', 'log rules listener failed: boom']);
+  });
+});
+
+describe('sample-logrule.yaml', () => {
+  it('is a valid log rule document with the values it shows', () => {
+    const text = readFileSync(new URL('./sample-logrule.yaml', import.meta.url), 'utf8');
+    const rule = parseLogRuleDocument('nginx-5xx', text);
+    expect({
+      stream: rule.plan.stream,
+      groupBy: rule.plan.groupBy,
+      window: rule.plan.window,
+      severity: rule.severity,
+      labels: rule.labels,
+    }).toEqual({
+      stream: 'payments.nginx-access',
+      groupBy: ['host'],
+      window: { kind: 'tumble', sizeMs: 60_000, slideMs: 60_000 },
+      severity: 4,
+      labels: { team: 'payments' },
+    });
   });
 });

@@ -61,6 +61,7 @@ export class Alerting implements RuntimeExtension {
   /** Service rules removed since the last tick (their alerts are to resolve). */
   private readonly removedRules = new Set<string>();
   private unregisterQuery: (() => void) | undefined;
+  private readonly ruleSources: ((rule: string) => boolean)[] = [];
 
   constructor(options: AlertingOptions = {}) {
     this.clock = options.clock ?? realClock;
@@ -91,7 +92,7 @@ export class Alerting implements RuntimeExtension {
       ruleApi(() => this.rules),
       firingApi(
         () => this.runtime,
-        () => this.rules,
+        (rule) => this.inForce(rule),
       ),
       notifyApi(
         () => this.notify,
@@ -102,6 +103,18 @@ export class Alerting implements RuntimeExtension {
 
   get rules(): RuleSet | undefined {
     return this.ruleSet;
+  }
+
+  /**
+   * Another source of rules whose alerts go through this alerting (the log rules): `GET /api/v1/alerts`
+   * lists a firing alert only while its rule is in force in one of the sources.
+   */
+  addRuleSource(has: (rule: string) => boolean): void {
+    this.ruleSources.push(has);
+  }
+
+  private inForce(rule: string): boolean {
+    return this.ruleSet?.get(rule) !== undefined || this.ruleSources.some((has) => has(rule));
   }
 
   get notify(): NotifyConfig | undefined {

@@ -22,7 +22,6 @@ import {
   firingBuckets,
   listFiring,
 } from './firing.ts';
-import type { RuleSet } from './rules.ts';
 
 const PATH = '/api/v1/alerts';
 
@@ -78,15 +77,14 @@ const unanswered = (rt: Runtime, answers: readonly FiringAnswer[]): number[] => 
   return [...needed].filter((s) => !held.has(s)).sort((a, b) => a - b);
 };
 
-const serve = async (rt: Runtime, rules: RuleSet | undefined, url: URL): Promise<Reply> => {
+const serve = async (rt: Runtime, inForce: (rule: string) => boolean, url: URL): Promise<Reply> => {
   const filter = firingFilterOf(url.searchParams);
   const { answers, missing } = await rt.gather(FIRING_QUERY, filter);
-  const inForce = new Set((rules?.all() ?? []).map((r) => r.id));
   const answered = answers.map((a) => a.value as FiringAnswer);
   const items = listFiring(
     answered.map((a) => a.alerts),
     filter,
-    (rule) => inForce.has(rule),
+    inForce,
   );
   const moving = unanswered(rt, answered);
   return reply(200, {
@@ -99,7 +97,7 @@ const serve = async (rt: Runtime, rules: RuleSet | undefined, url: URL): Promise
 };
 
 export const firingApi =
-  (runtime: () => Runtime | undefined, rules: () => RuleSet | undefined): HttpRoute =>
+  (runtime: () => Runtime | undefined, inForce: (rule: string) => boolean): HttpRoute =>
   async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     if (url.pathname !== PATH && url.pathname !== `${PATH}/`) return false;
     if ((req.method ?? 'GET') !== 'GET') {
@@ -109,7 +107,7 @@ export const firingApi =
     const rt = runtime();
     let r: Reply;
     try {
-      r = rt ? await serve(rt, rules(), url) : problem(503, 'alerting is not running yet');
+      r = rt ? await serve(rt, inForce, url) : problem(503, 'alerting is not running yet');
     } catch (e) {
       r = failure(e, []);
     }

@@ -140,6 +140,13 @@ describe('a 1-minute tumbling window with HAVING count(*) > 10', () => {
       { status: 'firing', host: 'web-1' },
     ]);
     expect(hook.problems()).toEqual([]);
+    // The firing index lists log alerts beside metric ones.
+    const listed = (await get('/api/v1/alerts?rule=nginx-5xx')).body as {
+      items: { rule: string; labels: Record<string, string>; value: number }[];
+    };
+    expect(listed.items.map((a) => ({ rule: a.rule, host: a.labels.host, value: a.value }))).toEqual([
+      { rule: 'nginx-5xx', host: 'web-1', value: 11 },
+    ]);
     // log_rule.nginx-5xx on each host entity: 11 and 10.
     await waitFor('step 4', async () => (await get('/api/v1/hosts/web-2/history')).status === 200, 5_000);
     const history = async (host: string) => {
