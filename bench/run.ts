@@ -22,6 +22,8 @@ const benchmarks: Record<string, () => Promise<{ benchmark: Benchmark }>> = {
   'alert-latency': () => import('./alert-latency.ts'),
   'rule-eval': () => import('./rule-eval.ts'),
   inspector: () => import('./inspector.ts'),
+  'log-ingest': () => import('./log-ingest.ts'),
+  'log-rule-latency': () => import('./log-rule-latency.ts'),
 };
 
 const usage = async (problem: string): Promise<never> => {

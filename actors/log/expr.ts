@@ -52,12 +52,28 @@ const compiled = (key: string, make: () => RegExp): RegExp => {
 /** LIKE: `%` any run, `_` one character, everything else literal; the whole value must match. */
 export const compileLike = (pattern: string): RegExp =>
   compiled(`like:${pattern}`, () => {
+    // A leading or trailing `%` is an unanchored end rather than `[\s\S]*`: the same matches, without
+    // the backtracking (`%timeout%` is a plain search).
+    const chars = [...pattern];
+    const open = chars[0] === '%';
+    const close = chars.length > 1 && chars[chars.length - 1] === '%';
     let body = '';
-    for (const ch of pattern) {
+    for (const ch of chars.slice(open ? 1 : 0, close ? -1 : undefined)) {
       body += ch === '%' ? '[\\s\\S]*' : ch === '_' ? '[\\s\\S]' : ch.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
     }
-    return new RegExp(`^${body}$`, 'u');
+    return new RegExp(`${open ? '' : '^'}${body}${close ? '' : '$'}`, 'u');
   });
+
+/** Dotted paths split once: rules look the same few paths up for every record. */
+const PATH_PARTS = new Map<string, readonly string[]>();
+const partsOf = (path: string): readonly string[] => {
+  let parts = PATH_PARTS.get(path);
+  if (parts === undefined) {
+    parts = path.split('.');
+    if (PATH_PARTS.size < 10_000) PATH_PARTS.set(path, parts);
+  }
+  return parts;
+};
 
 /** A record field: the key as written (`"user.id"`), else the dotted path walked (`user.id`). */
 export const lookupField = (record: unknown, path: string): unknown => {
@@ -65,7 +81,7 @@ export const lookupField = (record: unknown, path: string): unknown => {
   if (Object.hasOwn(record, path)) return (record as Fields)[path];
   if (!path.includes('.')) return undefined;
   let v: unknown = record;
-  for (const part of path.split('.')) {
+  for (const part of partsOf(path)) {
     if (typeof v !== 'object' || v === null || !Object.hasOwn(v, part)) return undefined;
     v = (v as Fields)[part];
   }

@@ -91,21 +91,25 @@ export const accumulate = (
 ): number => {
   if (!Number.isFinite(timeMs) || !evaluateFilter(plan, record)) return 0;
   const { sizeMs, slideMs } = plan.window;
-  const groupValues = plan.groupBy.map((p) => {
-    const v = lookupField(record, p);
-    return v === undefined ? null : v;
-  });
-  const key = JSON.stringify(groupValues);
+  const groupBy = plan.groupBy;
+  const groupValues: unknown[] = new Array(groupBy.length);
+  for (let i = 0; i < groupBy.length; i++) {
+    const v = lookupField(record, groupBy[i]!);
+    groupValues[i] = v === undefined ? null : v;
+  }
+  const key = groupBy.length === 0 ? '[]' : JSON.stringify(groupValues);
+  const aggregates = plan.aggregates;
   let counted = 0;
   for (let start = Math.floor(timeMs / slideMs) * slideMs; start > timeMs - sizeMs; start -= slideMs) {
     if (state.closedBeforeMs !== null && start + sizeMs <= state.closedBeforeMs) {
       state.dropped.late++;
       continue;
     }
-    let groups = state.windows[String(start)];
+    const at = String(start);
+    let groups = state.windows[at];
     if (!groups) {
       groups = {};
-      state.windows[String(start)] = groups;
+      state.windows[at] = groups;
     }
     let g = groups[key];
     if (!g) {
@@ -127,9 +131,7 @@ export const accumulate = (
       groups[key] = g;
     }
     g.records = (g.records ?? 0) + 1;
-    plan.aggregates.forEach((spec, i) => {
-      addValue(state, spec, g.aggregates[i]!, record);
-    });
+    for (let i = 0; i < aggregates.length; i++) addValue(state, aggregates[i]!, g.aggregates[i]!, record);
     counted++;
   }
   return counted;
