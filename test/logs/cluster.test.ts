@@ -3,12 +3,14 @@
  * rule in etcd), with the stream split into 4 sub-streams so that records and window deltas cross
  * nodes: 6 matching records land, the node owning the stream entity is SIGKILLed mid-window, 5 more
  * land through the survivor, and the rule (`HAVING count(*) > 10` on a 30-second tumbling window)
- * fires exactly once, with 11 counted — nothing lost, nothing counted twice — to a real webhook.
+ * fires exactly once, with 11 counted — nothing lost, nothing counted twice — to a real webhook. A live
+ * tail on the survivor sees the records posted to the other node (the Kafka log tap).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { EtcdConfigSource } from '../../cluster/etcd-config.ts';
 import { shardOf } from '../../runtime/envelope.ts';
 import { api, READ_TOKEN } from '../helpers/api.ts';
@@ -98,10 +100,6 @@ describe('log rules in a cluster', () => {
     );
     const nodes = [await startNode('log-a', prefix), await startNode('log-b', prefix)];
     await waitForSplit(nodes, 'log', SHARDS);
-    // Start at the beginning of a window, so both batches and the failover fit in it.
-    const now = Date.now();
-    const windowStart = Math.ceil(now / WINDOW_MS) * WINDOW_MS;
-    await sleep(windowStart - now + 200);
     const partition = shardOf(STREAM, SHARDS);
     const owner = (await runningShards(nodes[0]!, 'log')).includes(partition) ? nodes[0]! : nodes[1]!;
     const survivor = owner === nodes[0] ? nodes[1]! : nodes[0]!;
@@ -112,11 +110,39 @@ describe('log rules in a cluster', () => {
         level: 'error',
         i: from + i,
       }));
-    // Noise that must not count: another level.
-    expect(await post(survivor, [...batch(6, 0), { time: Date.now(), host: 'h-x', level: 'info' }])).toBe(
-      204,
-    );
+    // A live tail on the survivor of records posted to the other node: they reach it through the log
+    // mailbox topic (the Kafka log tap), filtered on the survivor.
+    const tail = new WebSocket(`${survivor.url.replace('http', 'ws')}/api/v1/events/stream`, {
+      headers: { authorization: `Bearer ${READ_TOKEN}` },
+    });
+    cleanups.push(async () => tail.close());
+    const tailed: { type: string; records?: { fields: { i: number } }[] }[] = [];
+    tail.on('message', (data) => tailed.push(JSON.parse(String(data))));
+    await new Promise<void>((resolve, reject) => {
+      tail.once('open', () => resolve());
+      tail.once('error', reject);
+    });
+    tail.send(JSON.stringify({ type: 'tail', stream: STREAM, filter: "level = 'error'" }));
+    await waitFor('the tail ack', () => tailed.some((f) => f.type === 'tailing'), 5_000);
+    await sleep(1_000); // the tap's consumer joins its group and starts from the end
+    // Start at the beginning of a window, so both batches and the failover fit in it.
+    const now = Date.now();
+    const windowStart = Math.ceil(now / WINDOW_MS) * WINDOW_MS;
+    await sleep(windowStart - now + 200);
+    // Posted to the node killed next; the info record is noise that must not count.
+    expect(await post(owner, [...batch(6, 0), { time: Date.now(), host: 'h-x', level: 'info' }])).toBe(204);
     await waitFor('the first 7 records applied', async () => (await applied(survivor)) === 7, 10_000, 100);
+    await waitFor(
+      'the tail to see the 6 errors',
+      () => tailed.flatMap((f) => (f.type === 'log' ? (f.records ?? []) : [])).length >= 6,
+      10_000,
+    );
+    expect(
+      tailed
+        .flatMap((f) => (f.type === 'log' ? (f.records ?? []) : []))
+        .map((r) => r.fields.i)
+        .sort((a, b) => a - b),
+    ).toEqual([0, 1, 2, 3, 4, 5]);
     await owner.child.kill9();
     await waitFor(
       'the survivor owns every log shard',
