@@ -356,15 +356,16 @@ const collectPoints = (
 
 /** When the stream entity next has something to do for a tick (ms), or null. */
 export const dueAt = (state: LogStreamState, stream: string, options: LogEntityOptions): number | null => {
-  const live = new Set(options.rules(stream).map((r) => `${r.id}\u0000${r.version}`));
-  const ids = new Set(options.rules(stream).map((r) => r.id));
+  const versions = new Map(options.rules(stream).map((r) => [r.id, r.version]));
   let due: number | null = null;
   const consider = (t: number | null) => {
     if (t !== null && (due === null || t < due)) due = t;
   };
   for (const [id, s] of Object.entries(state.rules)) {
-    if (!ids.has(id)) return 0;
-    if (!live.has(`${id}\u0000${s.current.version}`) && !s.next && newestEnd(s.current) === null) return 0;
+    const version = versions.get(id);
+    // A deleted rule's alerts end, and a changed rule with nothing open switches, at the next tick.
+    if (version === undefined) return 0;
+    if (version !== s.current.version && !s.next && newestEnd(s.current) === null) return 0;
     for (const run of s.next ? [s.current, s.next] : [s.current]) {
       const end = nextDue(run.windows, run.plan);
       consider(end === null ? null : end + options.graceMs);

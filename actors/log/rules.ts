@@ -25,6 +25,7 @@
 import { createHash } from 'node:crypto';
 import type { ConfigSource } from '../../runtime/boundaries.ts';
 import { ArgusError, describeError } from '../../runtime/errors.ts';
+import { WatchedDocuments } from '../../runtime/watched-documents.ts';
 import { isRuleId } from '../rule/schema.ts';
 import { readYaml, show } from '../rule/syntax.ts';
 import type { Labels, Severity } from '../rule/types.ts';
@@ -234,44 +235,54 @@ export const logRuleErrorMessage = (e: unknown): string =>
 type Listener = (rules: LogRuleSet) => void;
 
 export class LogRuleSet {
-  private rules = new Map<string, LogRule>();
   private streams = new Map<string, readonly LogRule[]>();
-  private changes = 0;
-  private stopWatch: (() => Promise<void>) | undefined;
-  private readonly listeners = new Set<Listener>();
-  /** Documents of the source that are ignored, by id, with why (for the API and tests). */
-  readonly rejected = new Map<string, string>();
+  private readonly docs: WatchedDocuments<LogRule>;
 
   constructor(
     private readonly source: ConfigSource,
-    private readonly warn: (message: string) => void = () => undefined,
-  ) {}
-
-  async start(): Promise<void> {
-    this.stopWatch = await this.source.watch(
-      LOG_RULES_SECTION,
-      (entries) => this.load(entries),
-      (e) => this.warn(`log rules watch: ${e.message}`),
+    warn: (message: string) => void = () => undefined,
+  ) {
+    this.docs = new WatchedDocuments<LogRule>(
+      source,
+      {
+        section: LOG_RULES_SECTION,
+        noun: 'log rule',
+        parse: parseLogRuleDocument,
+        why: logRuleErrorMessage,
+        same: (a, b) => a.version === b.version,
+      },
+      warn,
+      (rules) => {
+        this.streams = indexByStream(rules);
+      },
     );
   }
 
-  async stop(): Promise<void> {
-    await this.stopWatch?.();
-    this.stopWatch = undefined;
+  /** Documents of the source that are ignored, by id, with why (for the API and tests). */
+  get rejected(): ReadonlyMap<string, string> {
+    return this.docs.rejected;
+  }
+
+  start(): Promise<void> {
+    return this.docs.start();
+  }
+
+  stop(): Promise<void> {
+    return this.docs.stop();
   }
 
   /** Counts changes of the rules in force (starts at 0; +1 whenever a rule is added, changed or removed). */
   get version(): number {
-    return this.changes;
+    return this.docs.version;
   }
 
   /** Every rule in force, by id. */
   all(): readonly LogRule[] {
-    return [...this.rules.values()];
+    return this.docs.values().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   get(id: string): LogRule | undefined {
-    return this.rules.get(id);
+    return this.docs.get(id);
   }
 
   /** The rules on a stream, by id (the same array until the next change). */
@@ -281,8 +292,7 @@ export class LogRuleSet {
 
   /** Called after every change; returns the unsubscribe. */
   onChange(listener: Listener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.docs.onChange(() => listener(this));
   }
 
   /** Validates, then stores (the watch applies it). Throws ARGUS_ERR_INVALID_LOG_RULE; nothing is written then. */
@@ -301,57 +311,16 @@ export class LogRuleSet {
       });
     return this.source.delete(LOG_RULES_SECTION, id);
   }
-
-  private load(entries: ReadonlyMap<string, string>): void {
-    const next = new Map<string, LogRule>();
-    for (const id of [...entries.keys()].sort()) {
-      const text = entries.get(id)!;
-      const previous = this.rules.get(id);
-      if (previous?.text === text) {
-        next.set(id, previous);
-        this.rejected.delete(id);
-        continue;
-      }
-      try {
-        next.set(id, parseLogRuleDocument(id, text));
-        this.rejected.delete(id);
-      } catch (e) {
-        const why = logRuleErrorMessage(e);
-        if (this.rejected.get(id) !== why)
-          this.warn(
-            `log rule '${id}' ignored (${previous ? 'its last good version stays' : 'it has none'}): ${why}`,
-          );
-        this.rejected.set(id, why);
-        if (previous) next.set(id, previous);
-      }
-    }
-    for (const id of this.rejected.keys()) if (!entries.has(id)) this.rejected.delete(id);
-    if (sameRules(this.rules, next)) return;
-    this.rules = next;
-    this.streams = indexByStream(next);
-    this.changes++;
-    for (const l of this.listeners) {
-      try {
-        l(this);
-      } catch (e) {
-        this.warn(`log rules listener failed: ${describeError(e).message}`);
-      }
-    }
-  }
 }
 
+/** The rules on each stream, by id. */
 const indexByStream = (rules: ReadonlyMap<string, LogRule>): Map<string, readonly LogRule[]> => {
   const index = new Map<string, LogRule[]>();
-  for (const r of rules.values()) {
+  for (const id of [...rules.keys()].sort()) {
+    const r = rules.get(id)!;
     const list = index.get(r.plan.stream) ?? [];
     list.push(r);
     index.set(r.plan.stream, list);
   }
   return index;
-};
-
-const sameRules = (a: ReadonlyMap<string, LogRule>, b: ReadonlyMap<string, LogRule>): boolean => {
-  if (a.size !== b.size) return false;
-  for (const [id, r] of b) if (a.get(id)?.version !== r.version) return false;
-  return true;
 };

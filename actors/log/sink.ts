@@ -75,10 +75,8 @@ export class LogIngest implements LogSink {
       const key = subStreamKey(stream, r.host, this.options.subStreams);
       const bytes = approxBytes(r.fields);
       let batch = this.open.get(key);
-      if (
-        batch &&
-        (batch.records.length >= this.options.batchRecords || batch.bytes + bytes > MAX_BATCH_BYTES)
-      ) {
+      // A record that would take the batch past its bytes goes in the next one.
+      if (batch && batch.bytes + bytes > MAX_BATCH_BYTES) {
         this.flush(key, batch);
         batch = undefined;
       }
@@ -90,9 +88,8 @@ export class LogIngest implements LogSink {
       batch.records.push({ time: r.time, fields: r.fields });
       batch.bytes += bytes;
       waits.add(batch.done);
-    }
-    for (const [key, batch] of this.open)
       if (batch.records.length >= this.options.batchRecords) this.flush(key, batch);
+    }
     return waits.size === 1 ? [...waits][0]! : Promise.all(waits).then(() => undefined);
   }
 

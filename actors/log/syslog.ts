@@ -219,6 +219,27 @@ const parse5424 = (text: string, start: number, base: Base): SyslogResult => {
 
 const daysIn = (year: number, month: number): number => new Date(Date.UTC(year, month, 0)).getUTCDate();
 
+/** Whether year-month-day (month 1-12) is a day of the calendar. */
+export const isCalendarDate = (year: number, month: number, day: number): boolean =>
+  month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month);
+
+/** Epoch ms of a UTC calendar time minus `offsetMs` (the zone east of UTC); years below 100 as written. */
+export const utcMs = (
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  ms: number,
+  offsetMs: number,
+): number => {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day); // years below 100 too (Date.UTC maps them to 19xx)
+  date.setUTCHours(hour, minute, second, ms);
+  return date.getTime() - offsetMs;
+};
+
 /** RFC 3339 as RFC 5424 restricts it: `T` and `Z` upper case, at most 6 fraction digits, no leap second. */
 const parseRfc3339 = (token: string): Parsed<number> => {
   const m = RFC3339.exec(token);
@@ -231,8 +252,7 @@ const parseRfc3339 = (token: string): Parsed<number> => {
     number,
     number,
   ];
-  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month))
-    return fail(`${quote(token)}: no such date`);
+  if (!isCalendarDate(year, month, day)) return fail(`${quote(token)}: no such date`);
   if (hour > 23 || minute > 59 || second > 59) return fail(`${quote(token)}: no such time of day`);
   const ms = Number((m[7] ?? '').padEnd(3, '0').slice(0, 3));
   let offset = 0;
@@ -241,10 +261,7 @@ const parseRfc3339 = (token: string): Parsed<number> => {
     if (offHours > 23 || offMinutes > 59) return fail(`${quote(token)}: no such UTC offset`);
     offset = (m[9] === '-' ? -1 : 1) * (offHours * 60 + offMinutes) * 60_000;
   }
-  const date = new Date(0);
-  date.setUTCFullYear(year, month - 1, day); // years below 100 too (Date.UTC maps them to 19xx)
-  date.setUTCHours(hour, minute, second, ms);
-  return { ok: true, value: date.getTime() - offset };
+  return { ok: true, value: utcMs(year, month, day, hour, minute, second, ms, offset) };
 };
 
 type Sd = Record<string, Record<string, string>>;

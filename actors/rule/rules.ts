@@ -11,6 +11,7 @@
  */
 import type { ConfigSource } from '../../runtime/boundaries.ts';
 import { ArgusError, describeError } from '../../runtime/errors.ts';
+import { WatchedDocuments } from '../../runtime/watched-documents.ts';
 import { buildRuleIndex, EMPTY_RULE_INDEX, type RuleIndex } from './evaluate.ts';
 import { isRuleId, parseRule, parseRulesFile, ruleErrorMessage } from './schema.ts';
 import type { Rule } from './types.ts';
@@ -28,35 +29,46 @@ export interface ApplyResult {
 type Listener = (rules: RuleSet) => void;
 
 export class RuleSet {
-  private rules = new Map<string, Rule>();
   private current: RuleIndex = EMPTY_RULE_INDEX;
-  private changes = 0;
-  private stopWatch: (() => Promise<void>) | undefined;
-  private readonly listeners = new Set<Listener>();
-  /** Documents of the source that are ignored, by id, with why (for the inspector and tests). */
-  readonly rejected = new Map<string, string>();
+  private readonly docs: WatchedDocuments<Rule>;
 
   constructor(
     private readonly source: ConfigSource,
-    private readonly warn: (message: string) => void = () => undefined,
-  ) {}
-
-  async start(): Promise<void> {
-    this.stopWatch = await this.source.watch(
-      RULES_SECTION,
-      (entries) => this.load(entries),
-      (e) => this.warn(`rules watch: ${e.message}`),
+    warn: (message: string) => void = () => undefined,
+  ) {
+    this.docs = new WatchedDocuments<Rule>(
+      source,
+      {
+        section: RULES_SECTION,
+        noun: 'rule',
+        parse: parseRule,
+        why: (e) => (e instanceof ArgusError ? ruleErrorMessage(e) : describeError(e).message),
+        same: (a, b) => a.version === b.version,
+      },
+      warn,
+      // Keeps the versions the previous index knew: edited and deleted rules' series end with their labels.
+      (rules) => {
+        this.current = buildRuleIndex([...rules.values()], this.current);
+      },
     );
   }
 
-  async stop(): Promise<void> {
-    await this.stopWatch?.();
-    this.stopWatch = undefined;
+  /** Documents of the source that are ignored, by id, with why (for the inspector and tests). */
+  get rejected(): ReadonlyMap<string, string> {
+    return this.docs.rejected;
+  }
+
+  start(): Promise<void> {
+    return this.docs.start();
+  }
+
+  stop(): Promise<void> {
+    return this.docs.stop();
   }
 
   /** Counts changes of the rules in force (starts at 0; +1 whenever a rule is added, changed or removed). */
   get version(): number {
-    return this.changes;
+    return this.docs.version;
   }
 
   all(): readonly Rule[] {
@@ -64,7 +76,7 @@ export class RuleSet {
   }
 
   get(id: string): Rule | undefined {
-    return this.rules.get(id);
+    return this.docs.get(id);
   }
 
   /** The index of the rules in force (rebuilt on change; the same object until then). */
@@ -74,8 +86,7 @@ export class RuleSet {
 
   /** Called after every change; returns the unsubscribe. */
   onChange(listener: Listener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.docs.onChange(() => listener(this));
   }
 
   /** Validates, then stores (the watch applies it). Throws ARGUS_ERR_INVALID_RULE; nothing is written then. */
@@ -106,41 +117,4 @@ export class RuleSet {
     for (const id of ids) await this.source.put(RULES_SECTION, id, file.texts.get(id)!);
     return { applied: true, rules: ids, errors: [] };
   }
-
-  private load(entries: ReadonlyMap<string, string>): void {
-    const next = new Map<string, Rule>();
-    for (const [id, text] of entries) {
-      try {
-        next.set(id, parseRule(id, text));
-        this.rejected.delete(id);
-      } catch (e) {
-        const why = e instanceof ArgusError ? ruleErrorMessage(e) : describeError(e).message;
-        const previous = this.rules.get(id);
-        if (this.rejected.get(id) !== why)
-          this.warn(
-            `rule '${id}' ignored (${previous ? 'its last good version stays' : 'it has none'}): ${why}`,
-          );
-        this.rejected.set(id, why);
-        if (previous) next.set(id, previous);
-      }
-    }
-    for (const id of this.rejected.keys()) if (!entries.has(id)) this.rejected.delete(id);
-    if (sameRules(this.rules, next)) return;
-    this.rules = next;
-    this.current = buildRuleIndex([...next.values()], this.current);
-    this.changes++;
-    for (const l of this.listeners) {
-      try {
-        l(this);
-      } catch (e) {
-        this.warn(`rules listener failed: ${describeError(e).message}`);
-      }
-    }
-  }
 }
-
-const sameRules = (a: ReadonlyMap<string, Rule>, b: ReadonlyMap<string, Rule>): boolean => {
-  if (a.size !== b.size) return false;
-  for (const [id, r] of b) if (a.get(id)?.version !== r.version) return false;
-  return true;
-};

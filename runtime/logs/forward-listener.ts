@@ -20,35 +20,26 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { ackFor, ForwardDecoder } from '../../actors/log/forward.ts';
-import type { LogSink } from '../../actors/log/types.ts';
 import {
   appendCounted,
   Counters,
   closeTcp,
   FLOW_DEFAULTS,
   FlowGate,
+  type ListenerOptions,
   type LogListenerStats,
   listenTcp,
   throttled,
 } from './listen.ts';
 import { fromForward, peerAddress } from './records.ts';
 
-export interface ForwardListenerOptions {
+export interface ForwardListenerOptions extends ListenerOptions {
   /** `host:port` to listen on (port 0: any free one). */
   readonly address: string;
   /** Largest request (and gzip output), in bytes. */
   readonly maxMessageBytes: number;
   /** Most entries in one request. */
   readonly maxEntries: number;
-  readonly sink: LogSink;
-  /** Wall-clock ms (the warning throttle). */
-  readonly now: () => number;
-  readonly warn: (message: string) => void;
-  /** At most one warning per this many ms (default 10 s). */
-  readonly warnEveryMs?: number;
-  /** Appends in flight per connection before it is paused. */
-  readonly maxInFlightRecords?: number;
-  readonly maxInFlightBytes?: number;
   /** How long a connection closed after an error may take to read its last acks (default 5 s). */
   readonly lingerMs?: number;
 }

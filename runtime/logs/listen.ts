@@ -14,6 +14,19 @@ import type { IncomingLog, LogSink } from '../../actors/log/types.ts';
 import { ArgusError, describeError } from '../errors.ts';
 import type { RoutedLog } from './records.ts';
 
+/** What every listener takes besides its addresses and protocol limits. */
+export interface ListenerOptions {
+  readonly sink: LogSink;
+  /** Wall-clock ms (the warning throttle, arrival times). */
+  readonly now: () => number;
+  readonly warn: (message: string) => void;
+  /** At most one warning per this many ms (default 10 s). */
+  readonly warnEveryMs?: number;
+  /** Appends in flight per connection before it is paused. */
+  readonly maxInFlightRecords?: number;
+  readonly maxInFlightBytes?: number;
+}
+
 export const FLOW_DEFAULTS = { maxInFlightRecords: 10_000, maxInFlightBytes: 4 << 20, warnEveryMs: 10_000 };
 
 /** What a listener has seen since it started. */

@@ -14,7 +14,7 @@
  */
 
 import type { ForwardEntry } from '../../actors/log/forward.ts';
-import type { SyslogRecord } from '../../actors/log/syslog.ts';
+import { isCalendarDate, type SyslogRecord, utcMs } from '../../actors/log/syslog.ts';
 import { type IncomingLog, streamNameFrom } from '../../actors/log/types.ts';
 
 /** A record and the stream it goes to. */
@@ -97,8 +97,7 @@ export const timeOf = (v: unknown): number | undefined => {
     number,
     number,
   ];
-  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate())
-    return undefined;
+  if (!isCalendarDate(year, month, day)) return undefined;
   if (hour > 23 || minute > 59 || second > 60) return undefined;
   const ms = Number((m[7] ?? '').padEnd(3, '0').slice(0, 3));
   let offset = 0;
@@ -108,8 +107,5 @@ export const timeOf = (v: unknown): number | undefined => {
     const minutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0);
     offset = (zone[0] === '-' ? -1 : 1) * minutes * 60_000;
   }
-  const date = new Date(0);
-  date.setUTCFullYear(year, month - 1, day);
-  date.setUTCHours(hour, minute, Math.min(second, 59), ms);
-  return date.getTime() - offset;
+  return utcMs(year, month, day, hour, minute, Math.min(second, 59), ms, offset);
 };

@@ -18,7 +18,6 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { SyslogFramer } from '../../actors/log/framing.ts';
 import { parseSyslog } from '../../actors/log/syslog.ts';
-import type { LogSink } from '../../actors/log/types.ts';
 import {
   appendCounted,
   bindUdp,
@@ -27,13 +26,15 @@ import {
   closeTcp,
   FLOW_DEFAULTS,
   FlowGate,
+  type ListenerOptions,
   type LogListenerStats,
   listenTcp,
   throttled,
 } from './listen.ts';
 import { fromSyslog, peerAddress, type RoutedLog } from './records.ts';
 
-export interface SyslogListenerOptions {
+/** `now` is also the arrival time and the year of 3164 timestamps; the in-flight bound is per TCP connection and over all UDP datagrams. */
+export interface SyslogListenerOptions extends ListenerOptions {
   /** `host:port` for datagrams, or false. */
   readonly udp: string | false;
   /** `host:port` for TCP, or false. */
@@ -42,17 +43,8 @@ export interface SyslogListenerOptions {
   readonly maxFrameBytes: number;
   /** The stream of a message without an APP-NAME / TAG. */
   readonly defaultStream: string;
-  readonly sink: LogSink;
-  /** Wall-clock ms: arrival time, the year of 3164 timestamps, the warning throttle. */
-  readonly now: () => number;
-  readonly warn: (message: string) => void;
   /** The zone of 3164 timestamps, minutes east of UTC (default 0). */
   readonly utcOffsetMinutes?: number;
-  /** At most one warning per this many ms (default 10 s). */
-  readonly warnEveryMs?: number;
-  /** Appends in flight per TCP connection (and over all UDP datagrams) before back-pressure. */
-  readonly maxInFlightRecords?: number;
-  readonly maxInFlightBytes?: number;
 }
 
 export interface SyslogListeners {
